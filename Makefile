@@ -1,0 +1,27 @@
+# The two fresh-machine commands of the README: `make demo` and `make test`.
+# `.venv` is built once per pyproject.toml change; system packages arrive via .ci/system-packages.
+PY := .venv/bin/python
+STAMP := .venv/.installed
+
+.PHONY: demo test setup lint bench
+
+$(STAMP): pyproject.toml
+	bash .ci/system-packages
+	python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	.venv/bin/vaxel simulate config/scenarios/exempelkommun-monday.yaml
+
+test: $(STAMP)
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+	.venv/bin/pytest
+
+bench: $(STAMP)
+	$(PY) bench/bench_router.py
+	$(PY) bench/bench_simulator.py
