@@ -1,0 +1,1 @@
+"""Response groups: waiting lists, agent selection, estimated wait, routing, Erlang C."""

@@ -1,0 +1,546 @@
+"""The router: who gets which call.
+
+Theory of operation. The shell reports facts (a call arrived, an agent became ready, an offer was
+not answered, a timer fired), each with the current time; the router updates its state and returns
+the commands that follow (offer this call to this agent, send that caller to the partner, start a
+wrap-up). It never reads a clock and does no I/O, so the controller and the simulator drive the very
+same code.
+
+After every fact the router restores one invariant: no ready agent idles while a waiting call they
+may take waits. It does that locally, never by scanning everything:
+- a call that joins a line is offered to the best ready agent admitted for it (the group's strategy
+  among agents whose skill level the caller's wait admits);
+- an agent who becomes ready takes the most urgent caller they may take: per group the first
+  admitted caller in line order, across groups the highest priority, then the caller furthest behind
+  their group's target (wait / threshold x weight);
+- when a caller's wait reaches a skill-widening step, tick() offers them again with the wider set.
+Within one priority class, line order is arrival order and so also wait order; the head of a class
+is the caller admitted to the most agents, which is why looking at heads is enough.
+
+Overflow rules are evaluated when a call joins a line and when a group loses capacity or changes
+state (agent paused or logged out, closed, crisis, manual switch, partner capacity freed).
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from agents.agent import Agent
+from agents.state import SERVING, AgentEvent, AgentState
+from overflow.partner import PartnerCaps, PartnerLedger
+from overflow.policy import Destination, OverflowDecision, Rule, Situation, decide
+from queues.commands import (
+    AgentAutoPaused,
+    CallMoved,
+    CancelOffer,
+    OfferCall,
+    Output,
+    RefuseCall,
+    SendToPartner,
+    StartWrapUp,
+)
+from queues.ewt import estimated_wait, free_slots
+from queues.group import GroupConfig, Opening
+from queues.ready import ReadyAgents
+from queues.waiting import WaitingCall, WaitingList
+
+
+class CallPhase(enum.Enum):
+    WAITING = "waiting"
+    OFFERED = "offered"  # an agent's device rings for it
+    CONNECTED = "connected"
+    AT_PARTNER = "at_partner"
+
+
+@dataclass(slots=True)
+class Call:
+    call_id: str
+    group_id: str
+    priority: int
+    arrival: float
+    seq: int
+    phase: CallPhase = CallPhase.WAITING
+    agent_id: str | None = None
+    answered_at: float | None = None
+    visited: set[str] = field(default_factory=set)  # groups tried, so overflow never cycles
+    partner_failed: bool = False
+
+    def waiting_entry(self) -> WaitingCall:
+        return WaitingCall(self.call_id, self.priority, self.arrival, self.seq)
+
+
+@dataclass(slots=True)
+class _Group:
+    config: GroupConfig
+    rules: tuple[Rule, ...]
+    members: list[str]
+    waiting: WaitingList
+    ready: ReadyAgents
+    opening: Opening = Opening.OPEN
+    manual_overflow: bool = False
+    logged_in: int = 0
+    handle_time: float = 0.0  # learned mean handle time
+
+    @property
+    def widens(self) -> bool:
+        return len(self.config.widening) > 1
+
+
+class UnknownEntity(KeyError):
+    """The shell named a call, agent or group the router does not know (our fault)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Router:
+    def __init__(
+        self,
+        groups: Iterable[GroupConfig],
+        agents: Iterable[Agent],
+        rules: Mapping[str, Sequence[Rule]] | None = None,
+        partner: PartnerCaps | None = None,
+        learning_rate: float = 0.05,
+    ) -> None:
+        self.agents: dict[str, Agent] = {a.agent_id: a for a in agents}
+        members: dict[str, list[str]] = {}
+        for agent in self.agents.values():
+            for gid in agent.memberships:
+                members.setdefault(gid, []).append(agent.agent_id)
+        self._groups: dict[str, _Group] = {}
+        for cfg in groups:
+            ids = members.pop(cfg.group_id, [])
+            ring = {aid: i for i, aid in enumerate(ids)}
+            self._groups[cfg.group_id] = _Group(
+                cfg, tuple((rules or {}).get(cfg.group_id, ())), ids, WaitingList(),
+                ReadyAgents(cfg.strategy, ring), handle_time=cfg.expected_handle_time,
+            )
+        if members:
+            raise ValueError(f"agents are members of unknown groups: {sorted(members)}")
+        for gid, group_rules in (rules or {}).items():
+            if gid not in self._groups:
+                raise ValueError(f"overflow rules for unknown group {gid!r}")
+            for rule in group_rules:
+                target = rule.destination.group_id
+                if target is not None and target not in self._groups:
+                    raise ValueError(f"group {gid!r}: overflow to unknown group {target!r}")
+                if target is None and partner is None:
+                    raise ValueError(f"group {gid!r}: overflow to the partner, but none is set up")
+        self.partner = PartnerLedger(partner) if partner is not None else None
+        self.crisis = False
+        self.calls: dict[str, Call] = {}
+        self._learning_rate = learning_rate
+        self._seq = 0
+        self._widenings: list[tuple[float, int, str]] = []  # (when, seq, call_id), lazily stale
+
+    # ---- facts about calls -------------------------------------------------------------------
+
+    def call_arrived(
+        self, call_id: str, group_id: str, now: float, priority: int = 0
+    ) -> list[Output]:
+        if call_id in self.calls:
+            raise ValueError(f"call {call_id!r} is already known")
+        self._group(group_id)
+        self._seq += 1
+        call = Call(call_id, group_id, priority, now, self._seq)
+        self.calls[call_id] = call
+        out: list[Output] = []
+        self._join(call, group_id, now, out, returning=False)
+        return out
+
+    def call_left(self, call_id: str, now: float) -> list[Output]:
+        """The caller hung up, in whatever phase."""
+        call = self._call(call_id)
+        out: list[Output] = []
+        if call.phase is CallPhase.WAITING:
+            self._group(call.group_id).waiting.remove(call_id)
+        elif call.phase is CallPhase.OFFERED:
+            assert call.agent_id is not None
+            agent = self.agents[call.agent_id]
+            out.append(CancelOffer(call_id, agent.agent_id))
+            agent.apply(AgentEvent.CANCEL, now)
+            agent.call_id = agent.call_group = None
+            self._agent_ready(agent, now, out)
+        elif call.phase is CallPhase.CONNECTED:
+            assert call.agent_id is not None
+            return self.call_ended(call.agent_id, now)
+        elif self.partner is not None:
+            self.partner.release(call_id)
+            self._after_partner_freed(now, out)
+        del self.calls[call_id]
+        return out
+
+    def partner_finished(self, call_id: str, now: float, *, answered: bool) -> list[Output]:
+        """The partner leg ended; if unanswered, the caller goes back to their place in line."""
+        call = self._call(call_id)
+        if call.phase is not CallPhase.AT_PARTNER or self.partner is None:
+            raise ValueError(f"call {call_id!r} is not at the partner")
+        self.partner.release(call_id)
+        out: list[Output] = []
+        if answered:
+            del self.calls[call_id]
+        else:
+            call.partner_failed = True
+            self._join(call, call.group_id, now, out, returning=True)
+        self._after_partner_freed(now, out)
+        return out
+
+    # ---- facts about agents ------------------------------------------------------------------
+
+    def agent_logged_in(self, agent_id: str, now: float) -> list[Output]:
+        agent = self._agent(agent_id)
+        agent.apply(AgentEvent.LOGIN, now)
+        agent.missed_in_row = 0
+        for gid in agent.memberships:
+            self._groups[gid].logged_in += 1
+        out: list[Output] = []
+        self._agent_ready(agent, now, out)
+        return out
+
+    def agent_paused(self, agent_id: str, reason: str, now: float) -> list[Output]:
+        agent = self._agent(agent_id)
+        agent.apply(AgentEvent.PAUSE, now, reason=reason)
+        self._agent_unready(agent)
+        out: list[Output] = []
+        self._reevaluate_groups(agent.memberships, now, out)
+        return out
+
+    def agent_unpaused(self, agent_id: str, now: float) -> list[Output]:
+        agent = self._agent(agent_id)
+        agent.apply(AgentEvent.UNPAUSE, now)
+        agent.missed_in_row = 0
+        out: list[Output] = []
+        self._agent_ready(agent, now, out)
+        return out
+
+    def agent_logged_out(self, agent_id: str, now: float) -> list[Output]:
+        agent = self._agent(agent_id)
+        agent.apply(AgentEvent.LOGOUT, now)
+        self._agent_unready(agent)
+        for gid in agent.memberships:
+            self._groups[gid].logged_in -= 1
+        out: list[Output] = []
+        self._reevaluate_groups(agent.memberships, now, out)
+        return out
+
+    def offer_answered(self, agent_id: str, now: float) -> list[Output]:
+        agent = self._agent(agent_id)
+        agent.apply(AgentEvent.ANSWER, now)
+        agent.missed_in_row = 0
+        call = self.calls[self._agent_call(agent)]
+        call.phase = CallPhase.CONNECTED
+        call.answered_at = now
+        agent.answered[call.group_id] = agent.answered.get(call.group_id, 0) + 1
+        return []
+
+    def offer_failed(self, agent_id: str, now: float) -> list[Output]:
+        """No answer, busy or a failed dial: the caller goes back to their place in line."""
+        agent = self._agent(agent_id)
+        if agent.state is not AgentState.RINGING:
+            agent.apply(AgentEvent.MISS, now)  # raises IllegalTransition, naming the state
+        call = self.calls[self._agent_call(agent)]
+        out: list[Output] = []
+        pause = agent.record_miss()
+        agent.apply(AgentEvent.AUTO_PAUSE if pause else AgentEvent.MISS, now,
+                    reason="auto: missed calls" if pause else None)
+        agent.call_id = agent.call_group = None
+        self._join(call, call.group_id, now, out, returning=True)
+        if pause:
+            out.append(AgentAutoPaused(agent_id, agent.missed_in_row))
+            self._reevaluate_groups(agent.memberships, now, out)
+        else:
+            self._agent_ready(agent, now, out)
+        return out
+
+    def call_ended(self, agent_id: str, now: float) -> list[Output]:
+        """The connected call hung up (either side): the agent goes to wrap-up."""
+        agent = self._agent(agent_id)
+        call = self.calls[self._agent_call(agent)]
+        answered_at = agent.state_since
+        agent.apply(AgentEvent.HANGUP, now)
+        group = self._groups[call.group_id]
+        group.handle_time += self._learning_rate * ((now - answered_at) - group.handle_time)
+        agent.call_id = agent.call_group = None
+        del self.calls[call.call_id]
+        # Always through wrap-up, even of 0 s: the shell decides what follows it (ready, or the
+        # logout the agent asked for during the call).
+        return [StartWrapUp(agent_id, group.config.wrap_up)]
+
+    def wrap_up_done(self, agent_id: str, now: float) -> list[Output]:
+        agent = self._agent(agent_id)
+        agent.apply(AgentEvent.WRAPUP_DONE, now)
+        out: list[Output] = []
+        self._agent_ready(agent, now, out)
+        return out
+
+    # ---- facts about groups and switches ------------------------------------------------------
+
+    def set_opening(self, group_id: str, opening: Opening, now: float) -> list[Output]:
+        self._group(group_id).opening = opening
+        out: list[Output] = []
+        self._reevaluate_groups([group_id], now, out)
+        return out
+
+    def set_crisis(self, on: bool, now: float) -> list[Output]:
+        self.crisis = on
+        out: list[Output] = []
+        self._reevaluate_groups(list(self._groups), now, out)
+        return out
+
+    def set_manual_overflow(self, group_id: str, on: bool, now: float) -> list[Output]:
+        self._group(group_id).manual_overflow = on
+        out: list[Output] = []
+        self._reevaluate_groups([group_id], now, out)
+        return out
+
+    # ---- timers ------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When tick() has work next (a skill-widening step), or None."""
+        heap = self._widenings
+        while heap and self._stale_widening(heap[0][2]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def tick(self, now: float) -> list[Output]:
+        out: list[Output] = []
+        heap = self._widenings
+        while heap and heap[0][0] <= now:
+            _, _, call_id = heapq.heappop(heap)
+            if self._stale_widening(call_id):
+                continue
+            call = self.calls[call_id]
+            self._schedule_widening(call, self._groups[call.group_id], now)
+            self._match_call(call, now, out)
+        return out
+
+    # ---- questions ---------------------------------------------------------------------------
+
+    def position(self, call_id: str) -> int:
+        call = self._call(call_id)
+        return self._groups[call.group_id].waiting.position(call_id)
+
+    def ewt(self, call_id: str, now: float) -> float | None:
+        call = self._call(call_id)
+        group = self._groups[call.group_id]
+        slots, cycle = self._slots(group, now)
+        return estimated_wait(group.waiting.position(call_id) - 1, slots, cycle)
+
+    def group_ids(self) -> list[str]:
+        return list(self._groups)
+
+    def group_config(self, group_id: str) -> GroupConfig:
+        return self._group(group_id).config
+
+    def statistics(self) -> dict[str, dict[str, int | str | float]]:
+        stats: dict[str, dict[str, int | str | float]] = {}
+        for gid, g in self._groups.items():
+            states = [self.agents[a].state for a in g.members]
+            stats[gid] = {
+                "waiting": len(g.waiting),
+                "logged_in": g.logged_in,
+                "ready": len(g.ready),
+                "serving": sum(s in SERVING for s in states),
+                "opening": g.opening.value,
+                "handle_time": round(g.handle_time, 1),
+            }
+        return stats
+
+    def check_invariants(self, now: float) -> None:
+        """Raises AssertionError if the routing invariants do not hold (used by tests)."""
+        offered: dict[str, str] = {}
+        for agent in self.agents.values():
+            if agent.state in (AgentState.RINGING, AgentState.BUSY):
+                assert agent.call_id is not None, f"{agent.agent_id} {agent.state} without a call"
+                assert agent.call_id not in offered, f"{agent.call_id} offered twice"
+                offered[agent.call_id] = agent.agent_id
+                assert self.calls[agent.call_id].agent_id == agent.agent_id
+            else:
+                assert agent.call_id is None
+        for g in self._groups.values():
+            for gid_agent in g.members:
+                in_index = gid_agent in g.ready
+                assert in_index == (self.agents[gid_agent].state is AgentState.READY)
+            for head in g.waiting.heads():
+                admitted = g.config.max_level(head.arrival, now)
+                best = g.ready.best(admitted)
+                assert best is None, f"{best} is ready while {head.call_id} waits in a line"
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    def _call(self, call_id: str) -> Call:
+        try:
+            return self.calls[call_id]
+        except KeyError:
+            raise UnknownEntity(f"unknown call {call_id!r}") from None
+
+    def _agent(self, agent_id: str) -> Agent:
+        try:
+            return self.agents[agent_id]
+        except KeyError:
+            raise UnknownEntity(f"unknown agent {agent_id!r}") from None
+
+    def _group(self, group_id: str) -> _Group:
+        try:
+            return self._groups[group_id]
+        except KeyError:
+            raise UnknownEntity(f"unknown group {group_id!r}") from None
+
+    @staticmethod
+    def _agent_call(agent: Agent) -> str:
+        if agent.call_id is None:
+            raise ValueError(f"agent {agent.agent_id!r} has no call")
+        return agent.call_id
+
+    def _join(self, call: Call, group_id: str, now: float, out: list[Output], *,
+              returning: bool) -> None:
+        """The call enters a group's line: overflow rules, then opening and length, then match."""
+        group = self._groups[group_id]
+        call.group_id = group_id
+        call.phase = CallPhase.WAITING
+        call.agent_id = None
+        call.visited.add(group_id)
+        group.waiting.add(call.waiting_entry())
+        decision = self._overflow(call, group, now, ahead=None)
+        refusal = None
+        if decision is None and not returning:
+            if not group.opening.is_open:
+                refusal = "group closed"
+            elif (limit := group.config.max_waiting) is not None and len(group.waiting) > limit:
+                refusal = f"line full ({limit} waiting)"
+        if decision is not None or refusal is not None:
+            group.waiting.remove(call.call_id)
+            if decision is not None:
+                self._apply_overflow(call, decision, now, out)
+            else:
+                assert refusal is not None
+                del self.calls[call.call_id]
+                out.append(RefuseCall(call.call_id, group_id, refusal))
+            return
+        if group.widens:
+            self._schedule_widening(call, group, now)
+        self._match_call(call, now, out)
+
+    def _overflow(self, call: Call, group: _Group, now: float, ahead: int | None
+                  ) -> OverflowDecision | None:
+        if not group.rules:
+            return None
+
+        def ewt() -> float | None:
+            slots, cycle = self._slots(group, now)
+            n = group.waiting.position(call.call_id) - 1 if ahead is None else ahead
+            return estimated_wait(n, slots, cycle)
+
+        situation = Situation(
+            waiting=len(group.waiting), logged_in=group.logged_in,
+            is_open=group.opening.is_open, crisis=self.crisis,
+            manual=group.manual_overflow, ewt=ewt,
+        )
+
+        def can_take(dest: Destination) -> bool:
+            if dest.is_partner:
+                return (self.partner is not None and not call.partner_failed
+                        and self.partner.can_take(now))
+            return dest.group_id not in call.visited
+
+        return decide(group.rules, situation, can_take)
+
+    def _apply_overflow(self, call: Call, decision: OverflowDecision, now: float,
+                        out: list[Output]) -> None:
+        target = decision.destination.group_id
+        if target is None:
+            assert self.partner is not None
+            self.partner.admit(call.call_id, now)
+            call.phase = CallPhase.AT_PARTNER
+            out.append(SendToPartner(call.call_id, call.group_id, decision.reason))
+        else:
+            out.append(CallMoved(call.call_id, call.group_id, target, decision.reason))
+            self._join(call, target, now, out, returning=False)
+
+    def _reevaluate_groups(self, group_ids: Iterable[str], now: float, out: list[Output]) -> None:
+        """Re-run overflow rules over the callers in line, last first: when a line must shrink,
+        those who came last leave, and nobody ahead of a caller changes as we go."""
+        for gid in group_ids:
+            group = self._groups[gid]
+            if not group.rules or not group.waiting:
+                continue
+            line = list(group.waiting)
+            for ahead in range(len(line) - 1, -1, -1):
+                call = self.calls[line[ahead].call_id]
+                decision = self._overflow(call, group, now, ahead=ahead)
+                if decision is not None:
+                    group.waiting.remove(call.call_id)
+                    self._apply_overflow(call, decision, now, out)
+
+    def _after_partner_freed(self, now: float, out: list[Output]) -> None:
+        partner_groups = [gid for gid, g in self._groups.items()
+                          if any(r.destination.is_partner for r in g.rules)]
+        self._reevaluate_groups(partner_groups, now, out)
+
+    def _slots(self, group: _Group, now: float) -> tuple[list[float], float]:
+        handle, wrap = group.handle_time, group.config.wrap_up
+        cycle = handle + wrap
+        remaining = []
+        for aid in group.members:
+            agent = self.agents[aid]
+            match agent.state:
+                case AgentState.READY:
+                    remaining.append(0.0)
+                case AgentState.RINGING:
+                    remaining.append(cycle)
+                case AgentState.BUSY:
+                    remaining.append(handle - (now - agent.state_since) + wrap)
+                case AgentState.WRAP_UP:
+                    remaining.append(wrap - (now - agent.state_since))
+        return free_slots(remaining, cycle), cycle
+
+    def _match_call(self, call: Call, now: float, out: list[Output]) -> None:
+        group = self._groups[call.group_id]
+        agent_id = group.ready.best(group.config.max_level(call.arrival, now))
+        if agent_id is not None:
+            self._offer(call, self.agents[agent_id], now, out)
+
+    def _agent_ready(self, agent: Agent, now: float, out: list[Output]) -> None:
+        for gid, membership in agent.memberships.items():
+            self._groups[gid].ready.add(agent.agent_id, membership.level, now,
+                                        agent.answered.get(gid, 0))
+        best: tuple[int, float] | None = None
+        best_call: WaitingCall | None = None
+        for gid, membership in agent.memberships.items():
+            group = self._groups[gid]
+            cfg = group.config
+            for head in group.waiting.heads():
+                if membership.level <= cfg.max_level(head.arrival, now):
+                    score = (head.priority, cfg.weight * (now - head.arrival) / cfg.threshold)
+                    if best is None or score > best:
+                        best, best_call = score, head
+                    break
+        if best_call is not None:
+            self._offer(self.calls[best_call.call_id], agent, now, out)
+
+    def _agent_unready(self, agent: Agent) -> None:
+        for gid in agent.memberships:
+            self._groups[gid].ready.discard(agent.agent_id)
+
+    def _offer(self, call: Call, agent: Agent, now: float, out: list[Output]) -> None:
+        group = self._groups[call.group_id]
+        group.waiting.remove(call.call_id)
+        agent.apply(AgentEvent.OFFER, now)
+        agent.call_id, agent.call_group = call.call_id, call.group_id
+        self._agent_unready(agent)
+        group.ready.offered(agent.agent_id)
+        call.phase = CallPhase.OFFERED
+        call.agent_id = agent.agent_id
+        out.append(OfferCall(call.call_id, agent.agent_id, call.group_id))
+
+    def _schedule_widening(self, call: Call, group: _Group, now: float) -> None:
+        when = group.config.next_widening(call.arrival, now)
+        if when is not None:
+            heapq.heappush(self._widenings, (when, call.seq, call.call_id))
+
+    def _stale_widening(self, call_id: str) -> bool:
+        call = self.calls.get(call_id)
+        return call is None or call.phase is not CallPhase.WAITING
