@@ -1,0 +1,1 @@
+"""The YAML an administrator edits, and the schema and loader that read it."""

@@ -1,0 +1,1 @@
+"""The controller: wires the core to a PBX (real, fake or simulated), and the command line."""

@@ -1,0 +1,161 @@
+"""The `vaxel` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from config.durations import format_duration, parse_duration
+
+
+def _seconds(text: str) -> float:
+    """Command-line durations: a bare number is seconds; "4m", "90s" are read as in YAML."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _patience(text: str) -> float | None:
+    return None if text.lower() in ("none", "inf", "infinite") else _seconds(text)
+
+
+def _share(text: str) -> float:
+    value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a share such as 0.8 or 80%")
+    return value
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from controller.scenario import Scenario, ScenarioError, load_scenario
+    from controller.simulator import simulate
+
+    if args.scenario is not None:
+        try:
+            scenario = load_scenario(args.scenario)
+        except (OSError, ScenarioError) as err:
+            print(f"vaxel simulate: {err}", file=sys.stderr)
+            return 2
+        scenario = scenario.with_overrides(
+            agents=args.agents, calls_per_hour=args.calls_per_hour, aht=args.aht,
+            patience="keep" if args.patience is None else args.patience[0],
+            hours=args.hours, threshold=args.threshold, seed=args.seed)
+    else:
+        missing = [f for f in ("agents", "calls_per_hour", "aht") if getattr(args, f) is None]
+        if missing:
+            flags = ", ".join("--" + f.replace("_", "-") for f in missing)
+            print(f"vaxel simulate: without a scenario file, give {flags}", file=sys.stderr)
+            return 2
+        scenario = Scenario.single_group(
+            agents=args.agents, calls_per_hour=args.calls_per_hour, aht=args.aht,
+            hours=args.hours or 8.0, threshold=args.threshold or 120.0,
+            patience=None if args.patience is None else args.patience[0],
+            seed=1 if args.seed is None else args.seed)
+
+    progress = None
+    bar = None
+    if not args.json and sys.stderr.isatty() and scenario.hours > 24:
+        from tqdm import tqdm
+
+        bar = tqdm(total=round(scenario.hours), unit="h", desc="simulating", leave=False)
+
+        def progress(now: float) -> None:
+            bar.update(min(round(now / 3600), bar.total) - bar.n)
+
+    result = simulate(scenario, progress)
+    if bar is not None:
+        bar.close()
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return 0
+    print(f"{scenario.name} (seed {scenario.seed}, {scenario.hours:g} h)")
+    print(f"  offered {result.offered}  answered {result.answered}  abandoned {result.abandoned}"
+          f"  to partner {result.overflowed}  refused {result.refused}  unserved {result.unserved}")
+    thr = result.threshold_seconds
+    within = f"within {format_duration(thr)}" if thr is not None else "within group targets"
+    print(f"  service level {_pct(result.service_level)} of answered, "
+          f"{_pct(result.service_level_offered)} of offered, {within}")
+    print(f"  wait probability {_pct(result.wait_probability)}  ASA {result.asa_seconds:.0f} s"
+          f"  occupancy {_pct(result.occupancy)}")
+    if result.ewt_median_abs_error_seconds is not None:
+        print(f"  EWT median absolute error {result.ewt_median_abs_error_seconds:.0f} s"
+              f" over {result.ewt_samples} callers who waited")
+    if len(result.groups) > 1:
+        print(f"  {'group':<28}{'offered':>8}{'answered':>9}{'SL':>8}{'aband.':>8}{'partner':>8}")
+        for gid, g in result.groups.items():
+            sl = _pct(g.answered_in_threshold / g.answered) if g.answered else "-"
+            print(f"  {gid:<28}{g.offered:>8}{g.answered:>9}{sl:>8}{g.abandoned:>8}"
+                  f"{g.overflowed:>8}")
+    return 0
+
+
+def cmd_staffing(args: argparse.Namespace) -> int:
+    from queues.erlang import agents_needed
+
+    try:
+        result = agents_needed(args.calls_per_hour, args.aht, args.target, args.threshold)
+    except ValueError as err:
+        print(f"vaxel staffing: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({
+            "agents": result.agents,
+            "service_level": result.service_level,
+            "wait_probability": result.wait_probability,
+            "occupancy": result.occupancy,
+            "asa_seconds": result.asa_seconds,
+        }, indent=2))
+        return 0
+    print(f"{result.agents} agents answer {_pct(result.service_level)} within "
+          f"{format_duration(args.threshold)} (target {_pct(args.target)})")
+    print(f"  wait probability {_pct(result.wait_probability)}  occupancy "
+          f"{_pct(result.occupancy)}  ASA {result.asa_seconds:.0f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vaxel", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="run the routing core in virtual time")
+    sim.add_argument("scenario", nargs="?", type=Path, help="scenario YAML (config/scenarios/)")
+    sim.add_argument("--agents", type=int, help="agents logged in all day, in every group")
+    sim.add_argument("--calls-per-hour", type=float, help="constant arrival rate")
+    sim.add_argument("--aht", type=_seconds, help="mean handle time (seconds, or 4m)")
+    sim.add_argument("--patience", type=_patience, nargs=1,
+                     help="mean caller patience, or 'none' for callers who never hang up")
+    sim.add_argument("--hours", type=float, help="simulated hours of arrivals")
+    sim.add_argument("--threshold", type=_seconds, help="service-level threshold (default 120)")
+    sim.add_argument("--seed", type=int)
+    sim.add_argument("--json", action="store_true", help="print the result as JSON")
+    sim.set_defaults(func=cmd_simulate)
+
+    st = sub.add_parser("staffing", help="agents needed for a service level (Erlang C)")
+    st.add_argument("--calls-per-hour", type=float, required=True)
+    st.add_argument("--aht", type=_seconds, required=True, help="mean handle time")
+    st.add_argument("--target", type=_share, default=0.8, help="share within threshold (0.8)")
+    st.add_argument("--threshold", type=_seconds, default=120.0, help="seconds (120)")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_staffing)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

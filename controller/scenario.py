@@ -1,0 +1,246 @@
+"""A simulation scenario: who works when, how many call, how long calls take, how patient
+callers are.
+
+Scenarios are read from YAML (see config/scenarios/) or built from command-line flags.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from config.durations import parse_duration
+from overflow.partner import PartnerCaps
+from overflow.policy import Condition, Destination, Rule
+from queues.group import DEFAULT_WIDENING, NO_WIDENING, GroupConfig, Strategy, WideningStep
+
+
+@dataclass(frozen=True, slots=True)
+class HandleTime:
+    mean: float
+    distribution: Literal["exponential", "lognormal"] = "exponential"
+    cv: float = 1.0  # coefficient of variation, for lognormal
+
+    def sampler(self, rng: random.Random) -> Callable[[], float]:
+        if self.distribution == "exponential":
+            rate = 1.0 / self.mean
+            return lambda: rng.expovariate(rate)
+        sigma = math.sqrt(math.log(1.0 + self.cv**2))
+        mu = math.log(self.mean) - sigma**2 / 2.0
+        return lambda: rng.lognormvariate(mu, sigma)
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    count: int
+    groups: dict[str, int]  # group -> skill level
+    start: float = 0.0  # seconds from the start of the run
+    end: float | None = None  # None: until every call is served
+
+
+@dataclass(frozen=True, slots=True)
+class SimGroup:
+    config: GroupConfig
+    share: float  # of all arrivals
+    handle_time: HandleTime
+    rules: tuple[Rule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    groups: tuple[SimGroup, ...]
+    shifts: tuple[Shift, ...]
+    calls_per_hour: tuple[float, ...]  # one rate per hour; the last one repeats
+    hours: float
+    patience: float | None = None  # mean seconds before a waiting caller hangs up
+    seed: int = 1
+    partner: PartnerCaps | None = None
+    partner_handle_time: HandleTime = field(default_factory=lambda: HandleTime(180.0))
+    ring_time: float = 0.0
+    name: str = "scenario"
+
+    @classmethod
+    def single_group(cls, *, agents: int, calls_per_hour: float, aht: float, hours: float,
+                     threshold: float = 120.0, patience: float | None = None, seed: int = 1,
+                     distribution: Literal["exponential", "lognormal"] = "exponential",
+                     ) -> Scenario:
+        group = GroupConfig("main", threshold=threshold, expected_handle_time=aht)
+        return cls(
+            groups=(SimGroup(group, 1.0, HandleTime(aht, distribution)),),
+            shifts=(Shift(agents, {"main": 1}),),
+            calls_per_hour=(calls_per_hour,),
+            hours=hours, patience=patience, seed=seed, name="single group",
+        )
+
+    def with_overrides(self, *, agents: int | None = None, calls_per_hour: float | None = None,
+                       aht: float | None = None, patience: float | Literal["keep"] | None = "keep",
+                       hours: float | None = None, threshold: float | None = None,
+                       seed: int | None = None) -> Scenario:
+        """The same scenario with command-line flags applied over it."""
+        s = self
+        if agents is not None:
+            levels = {g.config.group_id: 1 for g in s.groups}
+            s = replace(s, shifts=(Shift(agents, levels),))
+        if calls_per_hour is not None:
+            s = replace(s, calls_per_hour=(calls_per_hour,))
+        if aht is not None or threshold is not None:
+            s = replace(s, groups=tuple(
+                replace(g,
+                        handle_time=replace(g.handle_time, mean=aht) if aht else g.handle_time,
+                        config=replace(g.config, threshold=threshold or g.config.threshold,
+                                       expected_handle_time=aht or g.config.expected_handle_time))
+                for g in s.groups))
+        if patience != "keep":
+            s = replace(s, patience=patience)
+        if hours is not None:
+            s = replace(s, hours=hours)
+        if seed is not None:
+            s = replace(s, seed=seed)
+        return s
+
+
+# ---- YAML ----------------------------------------------------------------------------------------
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _seconds(v: object) -> float:
+    return parse_duration(v)
+
+
+def _clock(v: object) -> float:
+    """ "08:30" -> seconds after midnight. Quoted, because YAML 1.1 reads 8:30 as 510."""
+    if not isinstance(v, str) or len(v.split(":")) != 2:
+        raise ValueError(f"a clock time must be quoted like \"08:30\", not {v!r}")
+    h, m = v.split(":")
+    if not (h.isdigit() and m.isdigit() and int(h) <= 24 and int(m) < 60):
+        raise ValueError(f"{v!r} is not a clock time HH:MM")
+    return int(h) * 3600.0 + int(m) * 60.0
+
+
+class _HandleTime(_Model):
+    mean: float
+    distribution: Literal["exponential", "lognormal"] = "lognormal"
+    cv: float = Field(0.8, gt=0)
+
+    _mean = field_validator("mean", mode="before")(_seconds)
+
+
+class _Rule(_Model):
+    when: Condition
+    limit: float | None = None
+    to: str  # a group id or "partner"
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _limit(cls, v: object) -> object:
+        return parse_duration(v) if isinstance(v, str) else v
+
+
+class _Group(_Model):
+    id: str
+    share: float = Field(gt=0)
+    threshold: float = 120.0
+    strategy: Strategy = Strategy.LONGEST_IDLE
+    widening: list[tuple[str, int]] | None = None
+    wrap_up: float = 0.0
+    weight: float = Field(1.0, gt=0)
+    max_waiting: int | None = None
+    handle_time: _HandleTime
+    overflow: list[_Rule] = []
+
+    _durations = field_validator("threshold", "wrap_up", mode="before")(_seconds)
+
+
+class _Shift(_Model):
+    count: int = Field(ge=0)
+    groups: dict[str, int]
+    start: float | None = Field(None, alias="from")
+    end: float | None = Field(None, alias="to")
+
+    _times = field_validator("start", "end", mode="before")(_clock)
+
+
+class _Partner(_Model):
+    max_concurrent: int | None = None
+    max_per_hour: int | None = None
+    handle_time: _HandleTime = _HandleTime(mean="3m")
+
+
+class _Scenario(_Model):
+    name: str
+    opens: float = 8 * 3600.0
+    hours: float = Field(gt=0)
+    seed: int = 1
+    patience: float | None = None
+    ring_time: float = 0.0
+    calls_per_hour: list[float]
+    groups: list[_Group]
+    shifts: list[_Shift]
+    partner: _Partner | None = None
+
+    _opens = field_validator("opens", mode="before")(_clock)
+
+    @field_validator("patience", "ring_time", mode="before")
+    @classmethod
+    def _optional_duration(cls, v: object) -> object:
+        return None if v in (None, "none") else parse_duration(v)
+
+
+class ScenarioError(ValueError):
+    """The scenario file is wrong (the administrator's fault); says where."""
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        m = _Scenario.model_validate(raw)
+    except yaml.YAMLError as err:
+        raise ScenarioError(f"{path}: {err}") from err
+    except ValidationError as err:
+        lines = [f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()]
+        raise ScenarioError("\n".join(lines)) from err
+    ids = {g.id for g in m.groups}
+    for shift in m.shifts:
+        for gid in shift.groups:
+            if gid not in ids:
+                raise ScenarioError(f"{path}: shifts: unknown group {gid!r}")
+    groups = []
+    for g in m.groups:
+        widening = (tuple(WideningStep(parse_duration(a), lv) for a, lv in g.widening)
+                    if g.widening else
+                    DEFAULT_WIDENING if g.strategy is Strategy.SKILL_WIDENING else NO_WIDENING)
+        cfg = GroupConfig(g.id, threshold=g.threshold, strategy=g.strategy, widening=widening,
+                          wrap_up=g.wrap_up, weight=g.weight, max_waiting=g.max_waiting,
+                          expected_handle_time=g.handle_time.mean)
+        rules = []
+        for r in g.overflow:
+            if r.to != "partner" and r.to not in ids:
+                raise ScenarioError(f"{path}: groups.{g.id}.overflow: unknown group {r.to!r}")
+            dest = Destination(None if r.to == "partner" else r.to)
+            rules.append(Rule(r.when, dest, r.limit))
+        ht = HandleTime(g.handle_time.mean, g.handle_time.distribution, g.handle_time.cv)
+        groups.append(SimGroup(cfg, g.share, ht, tuple(rules)))
+    total = sum(g.share for g in groups)
+    groups = [replace(g, share=g.share / total) for g in groups]
+    shifts = tuple(
+        Shift(s.count, dict(s.groups),
+              start=0.0 if s.start is None else s.start - m.opens,
+              end=None if s.end is None else s.end - m.opens)
+        for s in m.shifts)
+    partner = None
+    partner_ht = HandleTime(180.0)
+    if m.partner is not None:
+        partner = PartnerCaps(m.partner.max_concurrent, m.partner.max_per_hour)
+        p = m.partner.handle_time
+        partner_ht = HandleTime(p.mean, p.distribution, p.cv)
+    return Scenario(tuple(groups), shifts, tuple(m.calls_per_hour), m.hours, m.patience, m.seed,
+                    partner, partner_ht, m.ring_time, m.name)

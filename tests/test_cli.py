@@ -1,0 +1,66 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from controller.cli import main
+from queues.erlang import evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SIM_KEYS = {"offered", "answered", "abandoned", "overflowed", "service_level",
+            "service_level_offered", "wait_probability", "asa_seconds", "occupancy",
+            "ewt_median_abs_error_seconds", "threshold_seconds"}
+
+
+def run_json(capsys, *argv):
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_simulate_json_has_the_documented_keys(capsys):
+    out = run_json(capsys, "simulate", "--agents", "5", "--calls-per-hour", "60", "--aht", "3m",
+                   "--patience", "none", "--hours", "4", "--threshold", "120", "--seed", "3",
+                   "--json")
+    assert out.keys() >= SIM_KEYS
+    assert out["threshold_seconds"] == 120 and out["abandoned"] == 0
+
+
+def test_simulate_flags_override_a_scenario_file(capsys):
+    out = run_json(capsys, "simulate", str(ROOT / "config/scenarios/exempelkommun-monday.yaml"),
+                   "--agents", "30", "--patience", "none", "--json")
+    assert out["abandoned"] == 0 and out["service_level"] > 0.95
+
+
+def test_simulate_without_a_scenario_names_the_missing_flags(capsys):
+    assert main(["simulate", "--agents", "3"]) == 2
+    assert "--calls-per-hour, --aht" in capsys.readouterr().err
+
+
+def test_staffing_json_matches_erlang_c(capsys):
+    out = run_json(capsys, "staffing", "--calls-per-hour", "100", "--aht", "240",
+                   "--target", "0.8", "--threshold", "120", "--json")
+    assert {"agents", "service_level", "wait_probability", "occupancy"} <= out.keys()
+    assert out["service_level"] == pytest.approx(evaluate(out["agents"], 100, 240, 120)
+                                                 .service_level)
+
+
+def test_staffing_reads_a_percentage_target(capsys):
+    assert main(["staffing", "--calls-per-hour", "100", "--aht", "4m", "--target", "80%"]) == 0
+    assert "within 2m (target 80.0 %)" in capsys.readouterr().out
+
+
+def test_the_console_script_runs_the_example_scenario():
+    proc = subprocess.run([sys.executable, "-m", "controller.cli", "simulate",
+                           "config/scenarios/exempelkommun-monday.yaml"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    assert "Exempelkommun, Monday" in proc.stdout and "service level" in proc.stdout
+
+
+def test_a_broken_scenario_file_is_reported_and_exits_nonzero(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nhours: [\n")
+    assert main(["simulate", str(bad)]) == 2
+    assert str(bad) in capsys.readouterr().err
