@@ -17,17 +17,13 @@ import argparse
 import math
 import os
 import statistics
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from controller.scenario import HandleTime, Scenario  # noqa: E402
-from controller.simulator import simulate  # noqa: E402
-from queues.erlang import evaluate  # noqa: E402
+from controller.scenario import HandleTime, Scenario
+from controller.simulator import simulate
+from queues.erlang import evaluate
 
 
 def speed() -> None:
