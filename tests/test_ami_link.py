@@ -1,0 +1,278 @@
+"""The AMI link against the fake PBX over TCP: events, AGI, and surviving the network."""
+
+import asyncio
+import contextlib
+
+import pytest
+
+from telephony.ami_codec import Message
+from telephony.ami_link import AmiLink, LinkDown, LinkUp
+from telephony.errors import (
+    ActionFailed,
+    ActionTimeout,
+    ConnectionLost,
+    HeaderInjection,
+    LoginRefused,
+)
+from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
+from telephony.trace import shared_dir
+
+LAB = shared_dir() / "lab-config" / "extensions.conf"
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+async def started(time_scale=0.05, **link_kw):
+    pbx = FakePbx(Dialplan.load(LAB), time_scale=time_scale)
+    server = AmiServer(pbx, {"kc": AmiUser("kc-secret")}, failed_login_delay=0.05)
+    port = await server.start()
+    link = AmiLink("127.0.0.1", port, "kc", "kc-secret", **link_kw)
+    return pbx, server, link, port
+
+
+async def next_of(link, kind, pred=lambda m: True, timeout=10.0):
+    async def find():
+        while True:
+            item = await link.events.get()
+            if isinstance(item, kind) and pred(item):
+                return item
+    return await asyncio.wait_for(find(), timeout)
+
+
+async def stop(pbx, server, link):
+    await link.close()
+    await server.stop()
+    await pbx.close()
+
+
+ORIGINATE = [("Channel", "Local/holder@test-caller"), ("Context", "kc-inbound"),
+             ("Exten", "0812345"), ("Priority", "1"), ("Async", "true"),
+             ("CallerID", "Åsa Öberg <0812345>"), ("ChannelId", "vx-call-1")]
+
+
+def test_the_link_logs_in_lists_channels_and_delivers_events():
+    async def main():
+        pbx, server, link, _ = await started()
+        await link.start()
+        up = await next_of(link, LinkUp)
+        assert up.channels == () and up.reconnect is False
+        await link.action("Originate", ORIGINATE)
+        start = await next_of(link, Message, lambda m: m.event == "AsyncAGIStart")
+        assert start["Uniqueid"] == "vx-call-1" and start["CallerIDName"] == "Åsa Öberg"
+        result = await link.agi(start["Channel"], "GET VARIABLE CHANNEL(language)")
+        assert result.ok and result.data == "en"
+        await stop(pbx, server, link)
+    run(main())
+
+
+def test_agi_results_are_matched_on_async_agi_exec_command_id():
+    async def main():
+        pbx, server, link, _ = await started()
+        await link.start()
+        await link.action("Originate", ORIGINATE)
+        chan = (await next_of(link, Message, lambda m: m.event == "AsyncAGIStart"))["Channel"]
+        # two commands back to back: each result comes back to its own caller
+        a, b = await asyncio.gather(link.agi(chan, 'STREAM FILE beep ""'),
+                                    link.agi(chan, "GET VARIABLE CHANNEL(language)"))
+        assert a.extra["endpos"] == "3520" and b.data == "en"
+        await stop(pbx, server, link)
+    run(main())
+
+
+def test_a_hangup_ends_the_running_agi_command_and_fails_the_queued_one():
+    async def main():
+        pbx, server, link, _ = await started()
+        await link.start()
+        await link.action("Originate", ORIGINATE)
+        chan = (await next_of(link, Message, lambda m: m.event == "AsyncAGIStart"))["Channel"]
+        running = asyncio.ensure_future(link.agi(chan, "WAIT FOR DIGIT 60000"))
+        queued = asyncio.ensure_future(link.agi(chan, "NOOP after"))
+        await asyncio.sleep(0.05)
+        await link.action("Hangup", [("Channel", chan)])
+        assert (await running).hung_up  # 200 result=-1, as Asterisk reports it
+        with pytest.raises(ConnectionLost, match="left AGI"):
+            await queued
+        await stop(pbx, server, link)
+    run(main())
+
+
+def test_header_values_with_line_breaks_never_reach_the_wire():
+    async def main():
+        pbx, server, link, _ = await started()
+        await link.start()
+        with pytest.raises(HeaderInjection):
+            await link.action("Originate", [("CallerID", "x\r\nAction: Hangup")])
+        assert server.stats.actions.get("originate", 0) == 0
+        assert server.stats.actions.get("hangup", 0) == 0
+        await stop(pbx, server, link)
+    run(main())
+
+
+def test_an_error_response_raises_action_failed_with_asterisks_message():
+    async def main():
+        pbx, server, link, _ = await started()
+        await link.start()
+        with pytest.raises(ActionFailed, match="No such channel"):
+            await link.action("Hangup", [("Channel", "PJSIP/nobody-00000001")])
+        await stop(pbx, server, link)
+    run(main())
+
+
+def test_a_refused_login_is_reported_and_the_link_keeps_trying():
+    async def main():
+        pbx, server, _, port = await started()
+        link = AmiLink("127.0.0.1", port, "kc", "wrong", backoff=(0.05, 0.1))
+        with pytest.raises(LoginRefused, match="Authentication failed"):
+            await link.start()
+        await asyncio.sleep(0.5)
+        assert server.stats.failed_logins >= 2  # it retried, with backoff
+        assert not link.connected
+        await stop(pbx, server, link)
+    run(main())
+
+
+def test_after_the_server_drops_the_link_it_reconnects_and_relists_without_resending():
+    async def main():
+        pbx, server, link, _ = await started(backoff=(0.05, 0.2))
+        await link.start()
+        await next_of(link, LinkUp)
+        await link.action("Originate", ORIGINATE)
+        await next_of(link, Message, lambda m: m.event == "AsyncAGIStart")
+        server.drop_all()
+        down = await next_of(link, LinkDown)
+        assert down.reason
+        up = await next_of(link, LinkUp)
+        assert up.reconnect is True
+        names = {m["Channel"] for m in up.channels}
+        assert any(n.startswith("Local/holder@test-caller") for n in names)
+        assert server.stats.actions["originate"] == 1  # never re-sent
+        assert link.statistics().connects == 2
+        await stop(pbx, server, link)
+    run(main())
+
+
+def test_an_action_pending_when_the_link_drops_fails_and_is_not_resent():
+    async def main():
+        pbx, server, link, _port = await started(backoff=(0.05, 0.2))
+        await link.start()
+        await next_of(link, LinkUp)
+        # a synchronous Originate blocks the session: drop the link while it is pending
+        pending = asyncio.ensure_future(link.action(
+            "Originate", [("Channel", "Local/noanswer@test-agent"), ("Application", "Wait"),
+                          ("Data", "1"), ("Timeout", "60000")], timeout=30))
+        await asyncio.sleep(0.1)
+        server.drop_all()
+        with pytest.raises(ConnectionLost):
+            await pending
+        await next_of(link, LinkUp)
+        await asyncio.sleep(0.2)
+        assert server.stats.actions["originate"] == 1
+        await stop(pbx, server, link)
+    run(main())
+
+
+def test_every_action_times_out():
+    async def main():
+        pbx, server, link, _ = await started()
+        await link.start()
+        with pytest.raises(ActionTimeout):
+            await link.action("Originate", [("Channel", "Local/noanswer@test-agent"),
+                                            ("Application", "Wait"), ("Data", "1"),
+                                            ("Timeout", "60000")], timeout=0.2)
+        await stop(pbx, server, link)
+    run(main())
+
+
+async def silent_server(replies_to_login: bool):
+    """A server that says the banner, accepts login, then never answers again."""
+    conns = []
+
+    async def handle(reader, writer):
+        conns.append(writer)
+        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = await reader.read(1024)
+            if not chunk:
+                return
+            data += chunk
+        action_id = next(ln.split(": ", 1)[1] for ln in data.decode().split("\r\n")
+                     if ln.lower().startswith("actionid"))
+        if replies_to_login:
+            writer.write(f"Response: Success\r\nActionID: {action_id}\r\n"
+                         "Message: Authentication accepted\r\n\r\n".encode())
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(1024):
+                pass  # reads, never answers
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1], conns
+
+
+def test_a_silent_server_is_noticed_by_the_ping_watchdog():
+    async def main():
+        server, port, conns = await silent_server(replies_to_login=True)
+        link = AmiLink("127.0.0.1", port, "kc", "x", ping_interval=0.1, ping_timeout=0.1,
+                       action_timeout=0.3, backoff=(0.05, 0.1))
+        link.start_task = asyncio.ensure_future(link.start(wait=False))
+        await asyncio.sleep(1.5)
+        assert len(conns) >= 2, "the watchdog should have dropped and reconnected"
+        await link.close()
+        server.close()
+    run(main())
+
+
+def test_a_split_utf8_character_and_garbage_do_not_hurt_the_link():
+    async def main():
+        async def handle(reader, writer):
+            writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+            data = await reader.readuntil(b"\r\n\r\n")
+            aid = next(ln.split(b": ", 1)[1] for ln in data.split(b"\r\n")
+                   if ln.lower().startswith(b"actionid"))
+            writer.write(b"Response: Success\r\nActionID: " + aid + b"\r\n\r\n")
+            event = "Event: Newchannel\r\nCallerIDName: Åsa\r\n\r\n".encode()
+            cut = event.index("Å".encode()) + 1  # inside the two bytes of Å
+            writer.write(b"this is not AMI\r\n\r\n" + event[:cut])
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.write(event[cut:] + b"Event: AsyncAGIExec\r\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.2)
+            while await reader.read(1024):
+                pass
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        link = AmiLink("127.0.0.1", port, "kc", "x", action_timeout=0.5)
+        await link.start(wait=False)
+        ev = await next_of(link, Message, lambda m: m.event == "Newchannel")
+        assert ev["CallerIDName"] == "Åsa"
+        await next_of(link, Message, lambda m: m.event == "AsyncAGIExec")  # no Channel: fine
+        assert link.statistics().garbage == 1
+        await link.close()
+        server.close()
+    run(main())
+
+
+def test_the_fake_pbx_drops_a_client_that_stops_reading():
+    async def main():
+        pbx = FakePbx(Dialplan.load(LAB), time_scale=0.01)
+        server = AmiServer(pbx, {"kc": AmiUser("kc-secret")})
+        port = await server.start()
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1024)
+        writer.write(b"Action: Login\r\nUsername: kc\r\nSecret: kc-secret\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        # ... and never read again while 10 MB of events pile up (more than the socket buffers)
+        for i in range(5000):
+            pbx.emit("UserEvent", "user,all", [("UserEvent", "load"), ("N", str(i)),
+                                                ("Padding", "x" * 2000)])
+        await asyncio.sleep(0.5)
+        assert server.stats.dropped_slow == 1
+        assert not server.listening
+        writer.close()
+        await server.stop()
+        await pbx.close()
+    run(main())
