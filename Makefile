@@ -25,3 +25,4 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_router.py
 	$(PY) bench/bench_simulator.py
+	$(PY) bench/bench_ami.py

@@ -18,6 +18,7 @@ PBX parses actions and encodes responses and events.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -121,17 +122,25 @@ class Message:
 
 Item = Banner | Message | Garbage
 
+_BLANK = re.compile(rb"\n\r?\n")  # the empty line that ends a message
+MAX_MESSAGE = 256 * 1024  # bytes of one message before it is taken line by line
+
+
 class AmiParser:
     """Feed bytes, get Banner, Message and Garbage items in order. `server=True` parses what a
-    client sends (no banner; `Action:` opens a message) for the fake PBX."""
+    client sends (no banner; `Action:` opens a message) for the fake PBX.
+
+    Fast path: find the next empty line with one regex search, decode the whole message once and
+    split it in C. Lines are only taken one by one (the slow path) for an unfinished message
+    larger than MAX_MESSAGE, where an over-long line or a runaway message has to be cut."""
 
     def __init__(self, *, server: bool = False, max_line: int = MAX_LINE) -> None:
         self._buf = bytearray()
-        self._pos = 0  # start of the first line not yet consumed
-        self._scan = 0  # where to look for the next LF (no LF between _pos and _scan)
-        self._lines: list[bytes] = []
+        self._pos = 0  # start of the first byte not yet consumed
+        self._scan = 0  # no message end lies before this point
+        self._lines: list[bytes] = []  # slow path: lines of the message being read
         self._expect_banner = not server
-        self._opener = b"action:" if server else b"event:"
+        self._opener = "Action:" if server else "Event:"
         self._max_line = max_line
         self._skipping = False  # inside an over-long line, dropping bytes up to its LF
 
@@ -139,62 +148,118 @@ class AmiParser:
         out: list[Item] = []
         buf = self._buf
         buf += data
-        while True:
-            nl = buf.find(b"\n", self._scan)
+        if self._expect_banner:
+            nl = buf.find(b"\n", self._pos)
             if nl < 0:
-                self._scan = len(buf)
-                if len(buf) - self._pos > self._max_line and not self._skipping:
-                    out.append(Garbage("line over the length limit",
-                                       bytes(buf[self._pos:self._pos + 80])))
-                    self._skipping = True
-                if self._skipping:
-                    self._pos = self._scan = len(buf)
-                break
-            line = bytes(buf[self._pos:nl])
+                return out
+            line = bytes(buf[self._pos:nl]).rstrip(b"\r")
             self._pos = self._scan = nl + 1
-            if self._skipping:
-                self._skipping = False
+            self._expect_banner = False
+            text = line.decode("utf-8", "replace")
+            out.append(Banner(text) if text.startswith(BANNER_PREFIX)
+                       else Garbage("no AMI banner", line))
+        while True:
+            if self._lines or self._skipping:
+                if not self._slow_line(out):
+                    break
                 continue
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            self._line(line, out)
+            m = _BLANK.search(buf, max(self._scan - 2, self._pos))
+            if m is None:
+                self._scan = len(buf)
+                if len(buf) - self._pos > MAX_MESSAGE:
+                    self._slow_line(out)  # take it line by line from here on
+                    continue
+                break
+            end = m.start()
+            if end > self._pos and buf[end - 1] == 13:  # the last line's CR
+                end -= 1
+            block = bytes(buf[self._pos:end])
+            self._pos = self._scan = m.end()
+            self._block(block, out)
         if self._pos > 65536 or self._pos == len(buf):
             del buf[:self._pos]
-            self._scan -= self._pos
+            self._scan = max(self._scan - self._pos, 0)
             self._pos = 0
         return out
 
-    def _line(self, line: bytes, out: list[Item]) -> None:
-        if self._expect_banner:
-            self._expect_banner = False
-            text = line.decode("utf-8", "replace")
-            if text.startswith(BANNER_PREFIX):
-                out.append(Banner(text))
-                return
-            out.append(Garbage("no AMI banner", line))
+    def _block(self, block: bytes, out: list[Item]) -> None:
+        text = block.decode("utf-8", "replace")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        lines = text.split("\n")
+        if len(block) > self._max_line:
+            kept = []
+            for line in lines:
+                if len(line.encode("utf-8", "replace")) > self._max_line:
+                    out.append(Garbage("line over the length limit",
+                                       line[:80].encode("utf-8", "replace")))
+                else:
+                    kept.append(line)
+            lines = kept
+        opener = self._opener
+        if ("\n" + opener) in text or ("\n" + opener.lower()) in text:
+            # a blank line went missing: cut where a line opens the next message
+            start = 0
+            for k in range(1, len(lines)):
+                if lines[k][:len(opener)].lower() == opener.lower():
+                    self._message(lines[start:k], out)
+                    start = k
+            lines = lines[start:]
+        self._message(lines, out)
+
+    def _message(self, lines: list[str], out: list[Item]) -> None:
+        headers = []
+        index: dict[str, str] = {}
+        for line in lines:
+            if not line:
+                continue  # an extra empty line between messages
+            key, sep, value = line.partition(":")
+            if not sep or not key or " " in key:
+                out.append(Garbage("line without a header name",
+                                   line[:80].encode("utf-8", "replace")))
+                continue
+            if value[:1] == " ":
+                value = value[1:]
+            headers.append((key, value))
+            lk = key.lower()
+            if lk not in index:
+                index[lk] = value
+        if headers:
+            out.append(Message(tuple(headers), index))
+
+    def _slow_line(self, out: list[Item]) -> bool:
+        """Consumes one line of an oversized message; False when no whole line is buffered."""
+        buf = self._buf
+        nl = buf.find(b"\n", self._scan)
+        if nl < 0:
+            self._scan = len(buf)
+            if len(buf) - self._pos > self._max_line and not self._skipping:
+                out.append(Garbage("line over the length limit",
+                                   bytes(buf[self._pos:self._pos + 80])))
+                self._skipping = True
+            if self._skipping:
+                self._pos = self._scan = len(buf)
+            return False
+        line = bytes(buf[self._pos:nl])
+        self._pos = self._scan = nl + 1
+        if self._skipping:
+            self._skipping = False
+            return True
+        if line.endswith(b"\r"):
+            line = line[:-1]
         if not line:
             if self._lines:
-                self._emit(out)
-            return
-        if self._lines and line[:7].lower().startswith(self._opener):
-            self._emit(out)  # a missing blank line: this line starts the next message
+                self._message([ln.decode("utf-8", "replace") for ln in self._lines], out)
+                self._lines = []
+            return True
+        if self._lines and line[:7].lower().startswith(self._opener.lower().encode()):
+            self._message([ln.decode("utf-8", "replace") for ln in self._lines], out)
+            self._lines = []
         self._lines.append(line)
         if len(self._lines) > MAX_HEADERS:
             out.append(Garbage("message with too many lines", self._lines[0][:80]))
             self._lines = []
-
-    def _emit(self, out: list[Item]) -> None:
-        headers = []
-        for raw in self._lines:
-            text = raw.decode("utf-8", "replace")
-            key, sep, value = text.partition(":")
-            if not sep or not key or " " in key:
-                out.append(Garbage("line without a header name", raw[:80]))
-                continue
-            headers.append((key, value[1:] if value.startswith(" ") else value))
-        self._lines = []
-        if headers:
-            out.append(Message.of(headers))
+        return True
 
 
 def _check(name: str, value: str) -> None:
