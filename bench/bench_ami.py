@@ -43,6 +43,7 @@ def bare(data: bytes, n: int) -> float:
 
 async def through_link(data: bytes, n: int) -> tuple[float, float]:
     start_sending = asyncio.Event()
+    finished = asyncio.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"Asterisk Call Manager/11.0.0\r\n")
@@ -62,6 +63,7 @@ async def through_link(data: bytes, n: int) -> tuple[float, float]:
             await writer.drain()
         await reader.read()  # until the link hangs up
         writer.close()
+        finished.set()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -78,8 +80,8 @@ async def through_link(data: bytes, n: int) -> tuple[float, float]:
     dt = time.perf_counter() - t0
     cpu = time.process_time() - c0
     await link.close()
+    await asyncio.wait_for(finished.wait(), 5)
     server.close()
-    await server.wait_closed()
     return dt, cpu
 
 
