@@ -125,6 +125,38 @@ def cmd_staffing(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dialplan(args: argparse.Namespace) -> int:
+    import os
+
+    from telephony.dialplan import (
+        SettingsError,
+        load_settings,
+        render_extensions,
+        render_manager,
+    )
+
+    try:
+        settings = load_settings(args.config)
+        secret = os.environ.get(args.secret_env, "")
+        if not secret:
+            raise SettingsError(f"set the AMI secret in the environment variable "
+                                f"{args.secret_env} (it is written to manager_vaxel.conf only)")
+        source = str(args.config / "telephony.yaml")
+        extensions = render_extensions(settings, source)
+        manager = render_manager(settings, secret, source)
+    except SettingsError as err:
+        print(f"vaxel dialplan: {err}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "extensions_vaxel.conf").write_text(extensions, encoding="utf-8")
+    manager_path = args.out / "manager_vaxel.conf"
+    manager_path.write_text(manager, encoding="utf-8")
+    manager_path.chmod(0o600)  # it holds the secret
+    print(f"wrote {args.out / 'extensions_vaxel.conf'} and {manager_path}"
+          " (see docs/asterisk.md to install them)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vaxel", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -149,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--threshold", type=_seconds, default=120.0, help="seconds (120)")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_staffing)
+    dp = sub.add_parser("dialplan", help="render the Asterisk dialplan and AMI user")
+    dp.add_argument("--config", type=Path, required=True, help="configuration folder")
+    dp.add_argument("--out", type=Path, default=Path("asterisk"), help="output folder")
+    dp.add_argument("--secret-env", default="VAXEL_AMI_SECRET",
+                    help="environment variable holding the AMI secret")
+    dp.set_defaults(func=cmd_dialplan)
     return parser
 
 

@@ -49,10 +49,11 @@ from telephony.errors import (
 
 log = logging.getLogger("vaxel.ami")
 
-# Everything we ever send: panoramisk must re-send none of it after a reconnect.
+# Everything the engine sends (panoramisk must re-send none of it after a reconnect, and the
+# rendered manager.conf must allow each of them: tests/test_dialplan.py checks both).
 ACTIONS = ("login", "logoff", "ping", "events", "originate", "redirect", "hangup", "setvar",
-           "getvar", "agi", "bridge", "status", "coreshowchannels", "corestatus", "command",
-           "devicestatelist", "pjsipshowcontacts", "musiconholdstart", "musiconholdstop")
+           "getvar", "agi", "bridge", "status", "coreshowchannels", "corestatus",
+           "devicestatelist")
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,28 +319,34 @@ class AmiLink:
         try:
             action_id = msg.action_id
             pending = self._pending.get(action_id) if action_id else None
-            if pending is not None:
-                self._answer(pending, msg)
+            if pending is not None and self._answer(action_id, pending, msg):
                 return
             if msg.event is not None:
                 self._event(msg)
-        except Exception as err:
+        except Exception as err:  # a bad message must not kill the link
             self.stats.last_error = f"{type(err).__name__}: {err}"
             log.exception("AMI message handling failed: %r", msg)
 
-    def _answer(self, pending: _Pending, msg: Message) -> None:
-        if pending.future.done():
-            return
+    def _answer(self, action_id: str | None, pending: _Pending, msg: Message) -> bool:
+        """Feeds a message to the action waiting for it; False if it is not part of the
+        answer (an event that merely carries the ActionID, such as OriginateResponse)."""
         if msg.response is not None and pending.items is None:
             if msg.get("EventList") == "start":
                 pending.items = []
-                return
-            pending.future.set_result(msg)
-        elif pending.items is not None and msg.event is not None:
+            else:
+                self._pending.pop(action_id, None)  # answered: later events are events
+                if not pending.future.done():
+                    pending.future.set_result(msg)
+            return True
+        if pending.items is not None and msg.event is not None:
             if msg.get("EventList") == "Complete":
-                pending.future.set_result(pending.items)
+                self._pending.pop(action_id, None)
+                if not pending.future.done():
+                    pending.future.set_result(pending.items)
             else:
                 pending.items.append(msg)
+            return True
+        return False
 
     def _event(self, msg: Message) -> None:
         name = msg.event or ""

@@ -219,7 +219,7 @@ class Replay:
         expected = by_channel([(r.t - self.t0, r.msg) for r in self.records
                                if r.conn == conn and r.received])
         actual = by_channel(self.streams[conn].messages)
-        problems = list(self.missed)
+        problems = list(self.missed) + [f"the fake PBX failed: {e!r}" for e in self.pbx.errors]
         for key, exp in expected.items():
             act = actual.get(key, [])
             exp_sigs = [s for _, s in exp]

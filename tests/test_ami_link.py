@@ -276,3 +276,37 @@ def test_the_fake_pbx_drops_a_client_that_stops_reading():
         await server.stop()
         await pbx.close()
     run(main())
+
+
+def test_an_event_carrying_the_action_id_right_after_the_response_is_still_an_event():
+    """OriginateResponse has the ActionID of its Originate and may arrive in the same read as
+    the Response: it must reach the event queue, not vanish into the answered action."""
+    async def main():
+        async def handle(reader, writer):
+            writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+            for _ in range(3):
+                data = await reader.readuntil(b"\r\n\r\n")
+                aid = next(ln.split(b": ", 1)[1] for ln in data.split(b"\r\n")
+                           if ln.lower().startswith(b"actionid"))
+                if b"CoreShowChannels" in data:
+                    writer.write(b"Response: Success\r\nActionID: " + aid +
+                                 b"\r\nEventList: start\r\n\r\nEvent: CoreShowChannelsComplete"
+                                 b"\r\nActionID: " + aid + b"\r\nEventList: Complete\r\n\r\n")
+                elif b"Originate" in data:
+                    writer.write(b"Response: Success\r\nActionID: " + aid + b"\r\n\r\n"
+                                 b"Event: OriginateResponse\r\nActionID: " + aid +
+                                 b"\r\nResponse: Failure\r\nReason: 0\r\n\r\n")
+                else:
+                    writer.write(b"Response: Success\r\nActionID: " + aid + b"\r\n\r\n")
+            while await reader.read(1024):
+                pass
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        link = AmiLink("127.0.0.1", server.sockets[0].getsockname()[1], "kc", "x")
+        await link.start()
+        response = await link.action("Originate", [("Channel", "PJSIP/anna"), ("Async", "true")])
+        event = await next_of(link, Message, lambda m: m.event == "OriginateResponse")
+        assert event.action_id == response.action_id and event["Reason"] == "0"
+        await link.close()
+        server.close()
+    run(main())

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from telephony.fakepbx import apps
-from telephony.fakepbx.channel import BridgeInterrupt, Channel, HangupInterrupt
+from telephony.fakepbx.channel import BridgeInterrupt, Channel
 
 if TYPE_CHECKING:
     from telephony.fakepbx.pbx import FakePbx
@@ -218,12 +218,12 @@ async def exec_app(pbx: FakePbx, ch: Channel, app: str, data: str) -> str:
     if name == "background":
         digit = await apps.background(pbx, ch, data.split(",")[0])
         return f"200 result={ord(digit) if digit else 0}"
+    ch.live_app = (app, data)  # Status shows it; CoreShowChannels keeps it after (stale)
+    ch.application, ch.app_data = app, data
     try:
         await apps.run(pbx, ch, app, data)
     except NotImplementedError:
         return "200 result=-2"
-    except asyncio.CancelledError:
-        if isinstance(ch.interrupt, HangupInterrupt):
-            raise
-        raise
+    finally:
+        ch.live_app = None
     return "200 result=0"

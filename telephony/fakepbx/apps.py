@@ -73,6 +73,8 @@ async def run(pbx: FakePbx, ch: Channel, app: str, data: str) -> bool | None:
         key, _, value = data.partition("=")
         if key.upper() == "TIMEOUT(ABSOLUTE)":
             pbx.set_lease(ch, float(value or 0))
+        elif key.upper() == "CHANNEL(LANGUAGE)":
+            ch.language = value
         else:
             pbx.var_set(ch, key, value)
     elif name == "goto":
@@ -190,7 +192,14 @@ async def dial(pbx: FakePbx, ch: Channel, args: list[str]) -> None:
     try:
         callee = await pbx.dial_leg(OriginateRequest(args[0], timeout=timeout), dialer=ch)
     except OriginateOutcome as out:
-        status = {5: "BUSY", 3: "NOANSWER"}.get(out.reason, "CHANUNAVAIL")
+        if out.reason == 5 or out.cause == 17:
+            status = "BUSY"
+        elif out.reason == 3:
+            status = "NOANSWER"
+        else:
+            status = "CHANUNAVAIL"
+        if args[0].startswith("PJSIP/"):
+            ch.hangup_cause = out.cause  # a phone's failure cause stays on the caller
         pbx.var_set(ch, "DIALSTATUS", status)
         return
     answered = pbx.now()

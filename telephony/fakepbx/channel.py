@@ -75,6 +75,7 @@ class Channel:
     task: asyncio.Task[None] | None = None
     last_exten: tuple[str, str, int, str] | None = None  # for Newexten's snapshot rule
     runs_dialplan: bool = False  # False for a leg running an originated application
+    live_app: tuple[str, str] | None = None  # an application run by AGI EXEC right now
     interrupt: Interrupt | None = None
     hungup: bool = False
     hangup_cause: int = 0

@@ -85,6 +85,7 @@ class FakePbx:
         self._pjsip = itertools.count(1)
         self._t0 = asyncio.get_running_loop().time()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.errors: list[BaseException] = []  # what failed inside the fake (tests check it)
         self.agi_poll = 0.1  # Local channels poll their AGI queue every 100 ms
 
     # ---- time --------------------------------------------------------------------------------
@@ -101,8 +102,14 @@ class FakePbx:
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.errors.append(task.exception())  # type: ignore[arg-type]
+            log.error("fake PBX task failed", exc_info=task.exception())
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -179,9 +186,14 @@ class FakePbx:
         return one, two
 
     def pjsip_channel(self, endpoint: str, context: str, exten: str, *, state: int = DOWN,
-                      uniqueid: str | None = None) -> Channel:
+                      uniqueid: str | None = None, cid: tuple[str, str] | None = None
+                      ) -> Channel:
+        """A phone's channel, PJSIP/<endpoint>-<counter>; an inbound call's is already ringing
+        in the dialled context with the phone's caller ID."""
         name = f"PJSIP/{endpoint}-{next(self._pjsip):08x}"
         ch = self.new_channel(name, "PJSIP", context, exten, uniqueid=uniqueid, state=state)
+        if cid is not None:
+            ch.cid_name, ch.cid_num = cid
         self.channel_event("Newchannel", ch)
         return ch
 
@@ -321,6 +333,9 @@ class FakePbx:
             self.newexten(ch, step.app, apps.expand(self, ch, step.data))
             ch.priority += 1
 
+    def gone(self, ch: Channel, cause: int) -> None:
+        self._gone(ch, cause)
+
     def _gone(self, ch: Channel, cause: int) -> None:
         self.channel_event("Hangup", ch, ("Cause", str(cause)),
                            ("Cause-txt", CAUSE_TEXT.get(cause, "Unknown")))
@@ -402,6 +417,10 @@ class FakePbx:
         is lost (Asterisk keeps no type-ahead for a channel idle in AGI)."""
         if ch.hungup:
             return
+        if ch.bridge is not None and all(c.tech == "PJSIP" for c in ch.bridge.members):
+            return  # two phones bridged: native RTP, no DTMF reaches AMI
+        if ch.tech == "PJSIP":
+            duration_ms = 200  # RFC 4733 from a real phone
         begin = ch.block()
         self.emit("DTMFBegin", "dtmf,all", [*begin, ("Digit", digit), ("Direction", "Received")])
         await self.sleep(duration_ms / 1000 if ch.tech == "Local" else 0.18)
@@ -424,7 +443,7 @@ class FakePbx:
             exten, _, context = rest.partition("@")
             return await self._originate_local(req, exten, context, dialer)
         if tech == "PJSIP":
-            return await self._originate_pjsip(req, rest)
+            return await self._originate_pjsip(req, rest, dialer)
         raise OriginateOutcome(0, 0)
 
     async def originate(self, req: OriginateRequest, respond: Callable[[Headers], None]) -> None:
@@ -574,16 +593,24 @@ class FakePbx:
         self.device_state(two, "NOT_INUSE")
         raise OriginateOutcome(3, cause)
 
-    async def _originate_pjsip(self, req: OriginateRequest, endpoint: str) -> Channel:
+    async def _originate_pjsip(self, req: OriginateRequest, target: str,
+                               dialer: Channel | None = None) -> Channel:
+        """PJSIP/<endpoint>, or PJSIP/<number>@<trunk> through a trunk endpoint."""
+        number, _, trunk = target.partition("@")
+        endpoint = trunk or number
         actor = self.endpoints.get(endpoint)
         if actor is None or not actor.registered:
-            raise OriginateOutcome(0, 3)  # not registered: fails at once with reason 0
+            # not registered (or unknown): fails at once with reason 0, no DialBegin
+            raise OriginateOutcome(0, 3)
         ch = self.pjsip_channel(endpoint, "", "", uniqueid=req.channel_id)
         for k, v in req.variables:
             self.var_set(ch, k, v)
         if req.caller_id:
-            self.set_connected(ch, *reversed(parse_caller_id(req.caller_id)))
-        return await actor.ring(self, ch, req)
+            name, num = parse_caller_id(req.caller_id)
+            self.set_connected(ch, num, name)
+        caller = dialer.block() if dialer is not None else []
+        leg: Channel = await actor.ring(self, ch, req, caller)
+        return leg
 
 
 def parse_caller_id(text: str) -> tuple[str, str]:

@@ -34,6 +34,15 @@ class AmiUser:
     read: str = "all"
     write: str = "all"
 
+    def may(self, action: str) -> bool:
+        """Asterisk allows an action to a user holding any one of the action's classes."""
+        if self.write == "all":
+            return True
+        from telephony.dialplan import ACTION_AUTHORITY
+
+        need = ACTION_AUTHORITY.get(action, {"system"})
+        return not need or bool(need & set(self.write.split(",")))
+
 
 @dataclass
 class ServerStatistics:
@@ -132,7 +141,7 @@ class AmiSession(asyncio.Protocol):
                     self.respond(msg, "Goodbye", ("Message", "Thanks for all the fish."))
                     self.close()
                     return
-                elif self.user is None:
+                elif self.user is None or not self.server.users[self.user].may(name):
                     self.respond(msg, "Error", ("Message", "Permission denied"))
                 else:
                     handler = ACTIONS.get(name)
@@ -223,7 +232,9 @@ async def _status(s: AmiSession, msg: Message) -> None:
     aid = [("ActionID", msg.action_id)] if msg.action_id else []
     wanted = [v.strip() for v in (msg.get("Variables") or "").split(",") if v.strip()]
     for ch in chans:
-        if ch.in_agi:
+        if ch.live_app is not None:
+            app, data = ch.live_app
+        elif ch.in_agi:
             app, data = "AGI", "agi:async"
         elif ch.bridge is not None and ch.application != "Bridge":
             app, data = "(null)", "(null)"
