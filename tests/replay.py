@@ -19,6 +19,8 @@ from pathlib import Path
 
 from telephony.ami_codec import AmiParser, Message, encode
 from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
+from telephony.fakepbx.actors import Answer, Caller, Phone
+from telephony.fakepbx.pbx import parse_caller_id
 from telephony.trace import read_chunks, shared_dir
 
 # The events a controller acts on, and per event the fields compared.
@@ -42,6 +44,10 @@ MATTER = {
     "DialEnd": ("DialStatus",),
 }
 VARS_THAT_MATTER = {"AGISTATUS", "DIALSTATUS", "PLAYBACKSTATUS"}
+_ENDPOS = re.compile(r"endpos%3D(\d+)")
+# Values no two runs share: a SIP Call-ID, and remaining seconds read from TIMEOUT(absolute).
+_RANDOM = [(re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<uuid>"),
+           (re.compile(r"\(\d+\.\d{3}\)"), "(<seconds>)")]
 
 
 @dataclass
@@ -63,6 +69,38 @@ def load(path: Path) -> list[Recorded]:
     return out
 
 
+_PHONE = re.compile(r"^\+(\d+\.\d+) ## phone (\S+): >> '(.*)'$")
+SIP_INVITE_DELAY = 0.012  # seconds from pjsua's command to the Newchannel (INVITE, challenge)
+SIP_DTMF_DELAY = 0.014  # from pjsua's command to DTMFBegin
+SIP_DTMF_GAP = 0.06  # between one key's DTMFEnd and the next key's DTMFBegin
+_STARTED = re.compile(r"## phone (\S+): started pjsua pid \d+ \(\S+, sip port (\d+), rtp (\d+)\)")
+
+
+def phone_commands(ami_path: Path) -> list[tuple[float, str, str]]:
+    """What the probe typed into each pjsua phone: (time, endpoint, command)."""
+    out = []
+    for line in ami_path.read_text(encoding="utf-8", errors="replace").splitlines():
+        m = _PHONE.match(line)
+        if m:
+            out.append((float(m.group(1)), m.group(2), m.group(3)))
+    return out
+
+
+def pjsip_endpoints(conf: Path) -> dict[str, dict[str, str]]:
+    """Endpoint name -> its context and callerid, from a pjsip.conf (type = endpoint sections)."""
+    out: dict[str, dict[str, str]] = {}
+    section = None
+    for raw in conf.read_text(encoding="utf-8").splitlines():
+        line = raw.split(";")[0].strip()
+        if line.startswith("["):
+            section = line[1:line.index("]")]
+            continue
+        key, _, value = line.partition("=")
+        if section and key.strip() in ("context", "callerid"):
+            out.setdefault(section, {})[key.strip()] = value.strip()
+    return {k: v for k, v in out.items() if "context" in v}
+
+
 def trace_path(name: str) -> Path:
     folder = "sip-traces" if name.startswith("s") else "traces"
     return shared_dir() / folder / f"{name}.ami.raw"
@@ -78,13 +116,52 @@ def _key(msg: Message) -> str | None:
     return None
 
 
-def significant(msg: Message) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+# Channel variables that hold durations in whole seconds: timing, compared within the tolerance.
+DURATION_VARIABLES = ("DIALEDTIME", "ANSWEREDTIME", "RINGTIME", "PROGRESSTIME")
+_WHOLE_SECONDS = re.compile(r"result%3D1%20\((\d+)\)")
+
+
+def significant(msg: Message, durations: frozenset[str] = frozenset()
+                ) -> tuple[str, tuple[tuple[str, str], ...]] | None:
     ev = msg.event
     if ev == "VarSet" and msg.get("Variable") in VARS_THAT_MATTER:
         return ev, (("Variable", msg["Variable"]), ("Value", msg.get("Value", "")))
     if ev not in MATTER:
         return None
-    return ev, tuple((f, msg.get(f, "")) for f in MATTER[ev])
+    fields = []
+    for f in MATTER[ev]:
+        value = msg.get(f, "")
+        if f == "Result":
+            for pattern, placeholder in _RANDOM:
+                value = pattern.sub(placeholder, value)
+            m = _ENDPOS.search(value)
+            if m:  # where a key stopped a prompt is timing: compared within the tolerance
+                value = _ENDPOS.sub("endpos%3D~", value)
+                fields.append(("endpos", m.group(1)))
+            m = _WHOLE_SECONDS.search(value)
+            if m and msg.get("CommandId") in durations:
+                value = _WHOLE_SECONDS.sub("result%3D1%20(~)", value)
+                fields.append(("seconds", m.group(1)))
+        fields.append((f, value))
+    return ev, tuple(fields)
+
+
+def same(a: tuple, b: tuple, tolerance: float) -> bool:
+    """Two significant events are the same: equal fields, endpos within the tolerance."""
+    if a[0] != b[0] or len(a[1]) != len(b[1]):
+        return False
+    for (fa, va), (fb, vb) in zip(a[1], b[1], strict=True):
+        if fa != fb:
+            return False
+        if fa == "endpos":
+            if abs(int(va) - int(vb)) > tolerance * 8000:
+                return False
+        elif fa == "seconds":  # whole seconds, truncated: one apart at a boundary
+            if abs(int(va) - int(vb)) > 1:
+                return False
+        elif va != vb:
+            return False
+    return True
 
 
 @dataclass
@@ -95,11 +172,11 @@ class Stream:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def by_channel(items: list[tuple[float, Message]]
+def by_channel(items: list[tuple[float, Message]], durations: frozenset[str] = frozenset()
                ) -> dict[str, list[tuple[float, tuple[str, tuple[tuple[str, str], ...]]]]]:
     out: dict[str, list] = defaultdict(list)
     for t, msg in items:
-        sig = significant(msg)
+        sig = significant(msg, durations)
         key = _key(msg)
         if sig is not None and key is not None:
             out[key].append((t, sig))
@@ -119,12 +196,20 @@ class Replay:
         self.missed: list[str] = []  # triggers the fake never sent
 
     def _counters(self, pbx: FakePbx) -> None:
+        """Channel counters start where the trace's did, so recorded names are the fake's."""
+        local = pjsip = None
         for r in self.records:
             if r.received and r.msg.event == "Newchannel":
-                m = re.search(r"-([0-9a-f]{8});1$", r.msg.get("Channel", ""))
-                if m:
-                    pbx._local = itertools.count(int(m.group(1), 16))
-                    return
+                name = r.msg.get("Channel", "")
+                m = re.search(r"-([0-9a-f]{8})(;1)?$", name)
+                if m and m.group(2) and local is None:
+                    local = int(m.group(1), 16)
+                elif m and name.startswith("PJSIP/") and pjsip is None:
+                    pjsip = int(m.group(1), 16)
+        if local is not None:
+            pbx._local = itertools.count(local)
+        if pjsip is not None:
+            pbx._pjsip = itertools.count(pjsip)
 
     async def run(self) -> None:
         self.pbx = FakePbx(self.dialplan, time_scale=self.time_scale)
@@ -134,6 +219,7 @@ class Replay:
         port = await server.start()
         self._loop_t0 = asyncio.get_running_loop().time()
         conns = sorted({r.conn for r in self.records})
+        self.pbx.spawn(self._phones())
         try:
             await asyncio.wait_for(
                 asyncio.gather(*(self._client(c, port) for c in conns)),
@@ -141,6 +227,92 @@ class Replay:
         finally:
             await server.stop()
             await self.pbx.close()
+
+    def _answers(self) -> dict[str, list[Answer]]:
+        """How each phone met each call the trace made to it: the phones' part of the stimulus
+        (the probe set pjsua to auto-answer, answer 486 or 603, or not at all). What Asterisk
+        did about it is what gets compared."""
+        out: dict[str, list[Answer]] = {}
+        born: dict[str, tuple[str, float]] = {}
+        answered: dict[str, float] = {}
+        for r in self.records:
+            m = r.msg
+            name = m.get("Channel", "") or m.get("DestChannel", "")
+            if not r.received or not name.startswith("PJSIP/"):
+                continue
+            if m.event == "Newchannel" and m.get("ChannelState") == "0":
+                born[name] = (name[6:].rsplit("-", 1)[0], r.t)
+            elif name not in born:
+                continue
+            elif m.event == "Newstate" and m.get("ChannelState") == "6":
+                answered[name] = r.t - born[name][1]
+            elif m.event == "Hangup":
+                ep = born.pop(name)[0]
+                cause = m.get("Cause")
+                if name in answered:
+                    how = Answer("answer", answered.pop(name))
+                else:
+                    how = Answer({"17": "busy", "21": "decline"}.get(cause or "", "never"))
+                out.setdefault(ep, []).append(how)
+        return out
+
+    async def _phones(self) -> None:
+        """Plays what the probe typed into its SIP phones: `m` + URI dials, `#` + keys sends
+        DTMF, `h` hangs up, `q` quits; a phone is registered while its pjsua runs."""
+        commands = phone_commands(trace_path(self.name).with_suffix(""))
+        if not commands:
+            return
+        text = trace_path(self.name).with_suffix("").read_text(encoding="utf-8",
+                                                                errors="replace")
+        lifecycle = sorted(
+            [(float(m.group(1)), m.group(2), "start") for m in re.finditer(
+                r"^\+(\d+\.\d+) ## phone (\S+): started pjsua", text, re.M)]
+            + [(float(m.group(1)), m.group(2), "exit") for m in re.finditer(
+                r"^\+(\d+\.\d+) ## phone (\S+): exited", text, re.M)])
+        commands = sorted(commands + lifecycle)
+        answers = self._answers()
+        phones: dict[str, Phone] = {}
+        endpoints = pjsip_endpoints(shared_dir() / "sip-config" / "pjsip.conf")
+        ports = {m.group(1): (int(m.group(2)), int(m.group(3))) for m in _STARTED.finditer(
+            trace_path(self.name).with_suffix("").read_text(encoding="utf-8", errors="replace"))}
+        dialled: dict[str, int] = {}
+        calls: dict[str, Caller] = {}
+        pending: dict[str, str] = {}
+        for t, endpoint, command in commands:
+            await asyncio.sleep(max(t - self.t0 - self._now(), 0) * self.time_scale)
+            if command == "start":
+                phone = phones.setdefault(endpoint, Phone(
+                    endpoint, context=endpoints.get(endpoint, {}).get("context", "")))
+                phone.script = answers.get(endpoint, [])
+                phone.register(self.pbx)
+                continue
+            if command == "exit":
+                if endpoint in phones:
+                    phones[endpoint].unregister(self.pbx)
+                continue
+            last = pending.pop(endpoint, None)
+            if command in ("m", "#"):
+                pending[endpoint] = command
+            elif last == "m" and command.startswith("sip:"):
+                number = command[4:].split("@")[0]
+                ep = endpoints[endpoint]
+                name, num = parse_caller_id(ep.get("callerid", ""))
+                sip_port, rtp = ports.get(endpoint, (5060, 4000))
+                n = dialled[endpoint] = dialled.get(endpoint, -1) + 1
+                caller = Caller(endpoint, num, name, dialled=number, context=ep["context"],
+                                sip_port=sip_port, rtp_port=rtp + 2 * n)
+                calls[endpoint] = caller
+                await asyncio.sleep(SIP_INVITE_DELAY * self.time_scale)
+                caller.dial(self.pbx)
+            elif last == "#" and endpoint in calls and calls[endpoint].channel is not None:
+                ch = calls[endpoint].channel
+                await asyncio.sleep(SIP_DTMF_DELAY * self.time_scale)
+                for key in command:
+                    await self.pbx.send_dtmf(ch, key, 200, gap=SIP_DTMF_GAP)
+            elif command == "h" and endpoint in calls:
+                calls[endpoint].hang_up(self.pbx)
+            elif command == "h" and endpoint in phones:
+                phones[endpoint].hang_up(self.pbx)
 
     def _now(self) -> float:
         return (asyncio.get_running_loop().time() - self._loop_t0) / self.time_scale
@@ -216,15 +388,20 @@ class Replay:
     def compare(self, conn: str, *, tolerance: float = 0.35, relative: float = 0.03
                 ) -> list[str]:
         """Differences between the trace and the fake on one connection; [] if faithful."""
+        durations = frozenset(
+            r.msg.get("CommandID", "") for r in self.records
+            if not r.received and r.msg.action == "AGI"
+            and any(f"GET VARIABLE {v}" == r.msg.get("Command") for v in DURATION_VARIABLES))
         expected = by_channel([(r.t - self.t0, r.msg) for r in self.records
-                               if r.conn == conn and r.received])
-        actual = by_channel(self.streams[conn].messages)
+                               if r.conn == conn and r.received], durations)
+        actual = by_channel(self.streams[conn].messages, durations)
         problems = list(self.missed) + [f"the fake PBX failed: {e!r}" for e in self.pbx.errors]
         for key, exp in expected.items():
             act = actual.get(key, [])
             exp_sigs = [s for _, s in exp]
             act_sigs = [s for _, s in act]
-            if exp_sigs != act_sigs:
+            if len(exp_sigs) != len(act_sigs) or not all(
+                    same(e, a, tolerance) for e, a in zip(exp_sigs, act_sigs, strict=True)):
                 problems.append(f"{key}:\n  trace: {_show(exp_sigs)}\n  fake:  {_show(act_sigs)}")
                 continue
             for (te, s), (ta, _) in zip(exp, act, strict=True):

@@ -191,3 +191,15 @@ def test_vaxel_dialplan_writes_both_files_and_needs_the_secret(tmp_path):
     env.pop("VAXEL_AMI_SECRET")
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 2 and "VAXEL_AMI_SECRET" in proc.stderr
+
+
+def test_device_presence_is_listed_as_chan_pjsip_does():
+    async def main():
+        anna, bo = Phone("anna"), Phone("bo")
+        pbx, link, close = await pbx_with([anna, bo])
+        bo.unregister(pbx)
+        items = await link.list_action("DeviceStateList")
+        states = {m["Device"]: m["State"] for m in items}
+        assert states == {"PJSIP/anna": "NOT_INUSE", "PJSIP/bo": "UNAVAILABLE"}
+        await close()
+    run(main())

@@ -17,6 +17,16 @@ if TYPE_CHECKING:
     from telephony.fakepbx.pbx import FakePbx, OriginateRequest
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """How a phone meets one incoming call: `kind` is answer (after `after` seconds, then hangs
+    up after `talk` if set), busy (486), decline (603) or never (rings until given up on)."""
+
+    kind: str = "answer"
+    after: float = 0.5
+    talk: float | None = None
+
+
 @dataclass
 class Phone:
     endpoint: str
@@ -25,7 +35,18 @@ class Phone:
     talk: float | None = None  # hangs up this long after answering; None: waits for the far end
     registered: bool = True
     context: str = "vaxel-devices"
+    script: list[Answer] = field(default_factory=list)  # one per call, before the defaults
     calls: int = 0
+    current: Channel | None = None
+
+    def _next(self) -> Answer:
+        if self.script:
+            return self.script.pop(0)
+        if self.busy:
+            return Answer("busy")
+        if self.answer_after is None:
+            return Answer("never")
+        return Answer("answer", self.answer_after, self.talk)
 
     def register(self, pbx: FakePbx) -> None:
         """REGISTER: as chan_pjsip reports it (ContactStatus, PeerStatus, DeviceStateChange)."""
@@ -54,42 +75,64 @@ class Phone:
                                                    ("State", "UNAVAILABLE")])
 
     async def ring(self, pbx: FakePbx, ch: Channel, req: OriginateRequest,
-                   caller: list[tuple[str, str]]) -> Channel:
+                   dialer: Channel | None) -> Channel:
+        """Rings this phone for an Originate, or for the Dial application of `dialer`."""
         from telephony.fakepbx.pbx import OriginateOutcome
 
         self.calls += 1
+        how = self._next()
         ch.context, ch.exten = self.context, "s"
         ch.actor = self
-        pbx.newexten(ch, "AppDial2", "(Outgoing Line)")
+        ch.dial_string = req.channel.partition("/")[2]
+        caller = dialer.block() if dialer is not None else []
+        if dialer is not None:
+            pbx.var_set(ch, "DIALEDPEERNUMBER", ch.dial_string)
+            dialer.variables["HANGUPCAUSE_KEYS()"] = ch.name
+        pbx.newexten(ch, "AppDial" if dialer is not None else "AppDial2", "(Outgoing Line)")
         pbx.emit("DialBegin", "call,all", [*caller, *ch.block("Dest"),
                                            ("DialString", req.channel.partition("/")[2])])
-        if self.busy:
-            pbx.emit("DialEnd", "call,all", [*caller, *ch.block("Dest"), ("DialStatus", "BUSY")])
+        if how.kind in ("busy", "decline"):
+            # 486 and 603 both fail an Originate with reason 0 (FACTS); Dial tells them apart
+            status, cause = ("BUSY", 17) if how.kind == "busy" else ("NOANSWER", 21)
+            await pbx.sleep(0.003)
+            pbx.channel_event("HangupRequest", ch)
+            pbx.emit("DialEnd", "call,all", [*caller, *ch.block("Dest"), ("DialStatus", status)])
             ch.hungup = True
-            pbx.gone(ch, 17)
-            raise OriginateOutcome(0, 17)
-        if self.answer_after is None or self.answer_after >= req.timeout:
-            pbx.set_state(ch, RINGING)
+            pbx.gone(ch, cause)
+            raise OriginateOutcome(0, cause)
+        if how.kind == "never" or how.after >= req.timeout:
             await pbx.sleep(req.timeout)
-            pbx.emit("DialEnd", "call,all", [*caller, *ch.block("Dest"),
-                                             ("DialStatus", "NOANSWER")])
+            # Dial gives up with a DialEnd and cancels the phone without a cause; an
+            # Originate gives up with cause 19
+            cause = 0 if dialer is not None else 19
+            if dialer is not None:
+                pbx.emit("DialEnd", "call,all", [*caller, *ch.block("Dest"),
+                                                 ("DialStatus", "NOANSWER")])
             ch.hungup = True
-            pbx.gone(ch, 19)
-            raise OriginateOutcome(3, 19)
-        if self.answer_after > 0:
+            pbx.gone(ch, cause)
+            raise OriginateOutcome(3, cause)
+        if how.after > 0.05:
             pbx.set_state(ch, RINGING)
-            await pbx.sleep(self.answer_after)
+        await pbx.sleep(how.after)
         pbx.set_state(ch, UP)
         ch.answered_at = pbx.now()
+        if dialer is not None:
+            pbx.var_set(dialer, "DIALEDPEERNAME", ch.name)
+            pbx.var_set(dialer, "DIALSTATUS", "ANSWER")
         pbx.emit("DialEnd", "call,all", [*caller, *ch.block("Dest"), ("DialStatus", "ANSWER")])
+        if dialer is not None:
+            ch.exten = ""
+            pbx.newexten(ch, "AppDial", "(Outgoing Line)")
         pbx.device_state(ch, "INUSE")
-        if self.talk is not None:
-            pbx.call_later(self.talk, lambda: self.hang_up(pbx, ch))
+        self.current = ch
+        if how.talk is not None:
+            pbx.call_later(how.talk, lambda: self.hang_up(pbx, ch))
         return ch
 
-    def hang_up(self, pbx: FakePbx, ch: Channel) -> None:
+    def hang_up(self, pbx: FakePbx, ch: Channel | None = None) -> None:
         """The phone's user hangs up (BYE): cause 16 when bridged, as chan_pjsip reports."""
-        if not ch.hungup:
+        ch = ch or self.current
+        if ch is not None and not ch.hungup:
             pbx.channel_event("HangupRequest", ch, ("Cause", "16"))
             pbx.hangup_nowait(ch, 16)
 
@@ -105,6 +148,8 @@ class Caller:
     context: str = "vaxel-inbound"
     keys: tuple[tuple[float, str], ...] = ()  # (seconds after dialling, keys)
     hangup_after: float | None = None  # gives up after this many seconds
+    sip_port: int = 5060
+    rtp_port: int = 4000  # pjsua takes the next even port for each new call
     channel: Channel | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -126,7 +171,9 @@ class Caller:
             await pbx.send_dtmf(ch, key, 200, gap=0.1)
 
     def hang_up(self, pbx: FakePbx) -> None:
-        """The citizen hangs up: cause 0 while in AGI, 16 when talking (as with real phones)."""
+        """The citizen hangs up (BYE): HangupRequest, then cause 0 while in AGI, 16 when
+        talking (as with real phones)."""
         ch = self.channel
         if ch is not None and not ch.hungup:
+            pbx.channel_event("HangupRequest", ch)
             pbx.hangup_nowait(ch, 16 if ch.bridge is not None else 0)

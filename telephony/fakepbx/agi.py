@@ -142,10 +142,10 @@ async def execute(pbx: FakePbx, ch: Channel, command: str) -> tuple[str, str | N
     if head == "GET VARIABLE":
         name = words[2]
         value = pbx.lookup(ch, name) if name.upper() != "CHANNEL(LANGUAGE)" else ch.language
-        known = name in ch.variables or name.upper() in {
+        known = name in ch.variables or value != "" or name.upper() in {
             "CHANNEL", "CHANNEL(LANGUAGE)", "CHANNEL(LINKEDID)", "UNIQUEID", "EXTEN",
             "CONTEXT", "PRIORITY", "TIMEOUT(ABSOLUTE)", "CALLERID(NUM)", "CALLERID(NAME)",
-            "HANGUPCAUSE"}
+            "HANGUPCAUSE"} or (name == "HANGUPCAUSE_KEYS()" and name in ch.variables)
         return (f"200 result=1 ({value})" if known else "200 result=0"), None
     if head == "SET VARIABLE":
         name, value = words[2], words[3] if len(words) > 3 else ""

@@ -188,6 +188,7 @@ async def dial(pbx: FakePbx, ch: Channel, args: list[str]) -> None:
     options = args[2] if len(args) > 2 else ""
     for name in DIAL_VARIABLES:
         pbx.var_set(ch, name, "")
+    ch.variables["HANGUPCAUSE_KEYS()"] = ""
     started = pbx.now()
     try:
         callee = await pbx.dial_leg(OriginateRequest(args[0], timeout=timeout), dialer=ch)
@@ -203,7 +204,8 @@ async def dial(pbx: FakePbx, ch: Channel, args: list[str]) -> None:
         pbx.var_set(ch, "DIALSTATUS", status)
         return
     answered = pbx.now()
-    pbx.var_set(ch, "DIALEDPEERNAME", callee.name)
+    if ch.variables.get("DIALEDPEERNAME") != callee.name:
+        pbx.var_set(ch, "DIALEDPEERNAME", callee.name)
     pbx.var_set(ch, "DIALEDPEERNUMBER", callee.dial_string)
     await answer(pbx, ch)
     br = pbx.bridge(ch, callee, keep_lease=True)

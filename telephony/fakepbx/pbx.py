@@ -16,6 +16,7 @@ import asyncio
 import itertools
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -228,10 +229,23 @@ class FakePbx:
             return str(ch.priority)
         if upper == "HANGUPCAUSE":
             return str(ch.hangup_cause)
+        if upper == "HANGUPCAUSE_KEYS()":
+            return ch.variables.get("HANGUPCAUSE_KEYS()", "")
         if upper == "TIMEOUT(ABSOLUTE)":
             if ch.lease_deadline is None:
                 return "0"
-            return f"{max(ch.lease_deadline - self.now(), 0):.6f}"
+            return f"{max(ch.lease_deadline - self.now(), 0):.3f}"
+        if upper == "CHANNEL(NAME)":
+            return ch.name
+        if upper.startswith("CHANNEL(") and ch.tech == "PJSIP":
+            phone = ch.actor
+            return {
+                "CHANNEL(ENDPOINT)": ch.name[6:].rsplit("-", 1)[0],
+                "CHANNEL(PJSIP,REMOTE_ADDR)": f"127.0.0.1:{getattr(phone, 'sip_port', 5060)}",
+                "CHANNEL(PJSIP,CALL-ID)": ch.variables.setdefault("__call_id", str(uuid.uuid4())),
+                "CHANNEL(RTP,DEST)": f"127.0.0.1:{getattr(phone, 'rtp_port', 4000)}",
+                "CHANNEL(AUDIONATIVEFORMAT)": "(ulaw)",
+            }.get(upper, "")
         return ch.variables.get(name, "")
 
     # ---- running the dialplan ----------------------------------------------------------------
@@ -602,14 +616,13 @@ class FakePbx:
         if actor is None or not actor.registered:
             # not registered (or unknown): fails at once with reason 0, no DialBegin
             raise OriginateOutcome(0, 3)
-        ch = self.pjsip_channel(endpoint, "", "", uniqueid=req.channel_id)
+        ch = self.pjsip_channel(endpoint, actor.context, "s", uniqueid=req.channel_id)
         for k, v in req.variables:
             self.var_set(ch, k, v)
         if req.caller_id:
             name, num = parse_caller_id(req.caller_id)
             self.set_connected(ch, num, name)
-        caller = dialer.block() if dialer is not None else []
-        leg: Channel = await actor.ring(self, ch, req, caller)
+        leg: Channel = await actor.ring(self, ch, req, dialer)
         return leg
 
 

@@ -391,6 +391,22 @@ async def _moh_stop(s: AmiSession, msg: Message) -> None:
         s.respond(msg, "Success")
 
 
+async def _device_state_list(s: AmiSession, msg: Message) -> None:
+    """Phones' presence: one DeviceStateChange item per endpoint, as chan_pjsip lists them."""
+    s.respond(msg, "Success", ("EventList", "start"),
+              ("Message", "Device State Changes will follow"))
+    aid = [("ActionID", msg.action_id)] if msg.action_id else []
+    phones = list(s.pbx.endpoints.values())
+    for phone in phones:
+        in_use = any(ch.name.startswith(f"PJSIP/{phone.endpoint}-")
+                     for ch in s.pbx.channels.values())
+        state = "UNAVAILABLE" if not phone.registered else "INUSE" if in_use else "NOT_INUSE"
+        s.write([("Event", "DeviceStateChange"), *aid,
+                 ("Device", f"PJSIP/{phone.endpoint}"), ("State", state)])
+    s.write([("Event", "DeviceStateListComplete"), *aid, ("EventList", "Complete"),
+             ("ListItems", str(len(phones)))])
+
+
 async def _core_status(s: AmiSession, msg: Message) -> None:
     s.respond(msg, "Success", ("CoreCurrentCalls", str(len(s.pbx.channels))))
 
@@ -400,6 +416,7 @@ ACTIONS: dict[str, Callable[[AmiSession, Message], Any]] = {
     "status": _status, "originate": _originate, "agi": _agi, "setvar": _setvar,
     "getvar": _getvar, "redirect": _redirect, "hangup": _hangup, "bridge": _bridge,
     "musiconholdstart": _moh_start, "musiconholdstop": _moh_stop, "corestatus": _core_status,
+    "devicestatelist": _device_state_list,
 }
 
 
