@@ -35,9 +35,13 @@ class Line:
 def shared_dir() -> Path:
     """../shared/asterisk beside the repository (or $VAXEL_ASTERISK_SHARED)."""
     env = os.environ.get("VAXEL_ASTERISK_SHARED")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "asterisk"
+    path = Path(env) if env else (
+        Path(__file__).resolve().parent.parent.parent / "shared" / "asterisk")
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"the recorded Asterisk traces are not at {path}: they live in shared/asterisk "
+            "beside the repository (or set VAXEL_ASTERISK_SHARED)")
+    return path
 
 
 def read_chunks(path: Path) -> list[Chunk]:
