@@ -1,0 +1,89 @@
+"""Reading a configuration folder: every `*.yaml` but telephony.yaml, strictly (config/yamlstrict),
+merged by top-level section (a section given in two files is an error naming both), validated
+(config/schema), then checked as a whole (config/checks). Every problem names file:line:column.
+Nothing here changes a running configuration: see config/versions.py for activation."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from config.errors import ConfigError, Problem
+from config.schema import IvrConfig
+from config.yamlstrict import Document, load
+
+NOT_CONFIG = {"telephony.yaml"}
+
+
+@dataclass(frozen=True)
+class Loaded:
+    config: IvrConfig
+    folder: Path
+    checksum: str  # of the files' bytes: the same files, the same version
+    warnings: tuple[Problem, ...] = ()
+    sections: dict[str, Document] = field(default_factory=dict)
+
+
+def load_folder(folder: Path, sounds: Path | None = None) -> Loaded:
+    """Loads and checks; raises ConfigError listing every error found."""
+    files = sorted(p for p in folder.glob("*.yaml") if p.name not in NOT_CONFIG)
+    if not files:
+        raise ConfigError([Problem(str(folder), 0, 0, "no configuration files (*.yaml) here")])
+    problems: list[Problem] = []
+    merged: dict[str, Any] = {}
+    sections: dict[str, Document] = {}
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        try:
+            doc = load(path, display=str(path))
+        except ConfigError as err:
+            problems += err.problems
+            continue
+        if not isinstance(doc.data, dict):
+            problems.append(doc.problem((), "a configuration file is a mapping of sections "
+                                            "(numbers:, menus:, groups: ...)"))
+            continue
+        for section, value in doc.data.items():
+            if section in sections:
+                first = sections[section]
+                line = first.where((section,))[0]
+                problems.append(doc.problem((section,), f"section {section!r} is also in "
+                                                        f"{first.file}:{line}: keep one"))
+                continue
+            sections[section] = doc
+            merged[section] = value
+    if problems:
+        raise ConfigError(problems)
+    try:
+        config = IvrConfig.model_validate(merged)
+    except ValidationError as err:
+        raise ConfigError([_located(e, sections, folder) for e in err.errors()]) from err
+    from config.checks import check
+
+    found = check(config, sections, sounds)
+    errors = [p for p in found if p.severity == "error"]
+    if errors:
+        raise ConfigError(found)
+    return Loaded(config, folder, digest.hexdigest()[:12], tuple(found), sections)
+
+
+def _located(error: Any, sections: dict[str, Document], folder: Path) -> Problem:
+    loc = tuple(x for x in error["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+    loc = tuple(x for x in loc if x not in ("Action", "literal['repeat','back']"))
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = f"{loc[-1]!r} is missing here"
+        loc = loc[:-1]
+    elif error["type"] == "extra_forbidden":
+        message = f"{loc[-1]!r} is not a setting here; check its spelling"
+    elif error["type"] in ("literal_error", "enum"):
+        message = f"{error['input']!r}: {message}"
+    if not loc or loc[0] not in sections:
+        return Problem(str(folder), 0, 0, f"{'.'.join(map(str, loc))}: {message}")
+    doc = sections[loc[0]]
+    return doc.problem(loc, f"{'.'.join(map(str, loc))}: {message}")

@@ -1,0 +1,248 @@
+"""The configuration an administrator edits: numbers, prompts, menus, response groups, opening
+hours, the crisis message, agents. Read by config/loader.py from every YAML file of a folder
+(telephony.yaml aside); pydantic checks each value, config/checks.py the whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from config.durations import parse_duration
+from queues.group import Strategy
+
+NAME = r"^[a-z0-9][a-z0-9-]{0,60}$"
+KEYS = "0123456789*#"
+LANGUAGES = ("sv", "en")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _duration(v: object) -> float:
+    return parse_duration(v)
+
+
+def _number(v: object) -> str:
+    if not isinstance(v, str) or not re.match(r"^\+?[0-9]{2,20}$", v):
+        raise ValueError(f"a phone number is a quoted string of digits, not {v!r}")
+    return v
+
+
+def _clock(v: str) -> dt.time:
+    m = re.match(r"^([01]?[0-9]|2[0-4]):([0-5][0-9])$", v)
+    if not m:
+        raise ValueError(f'{v!r} is not a clock time; write "08:30"')
+    h, mi = int(m.group(1)), int(m.group(2))
+    return dt.time(23, 59, 59) if (h, mi) == (24, 0) else dt.time(h, mi)
+
+
+def _ranges(v: object) -> object:
+    """ "closed", or a list of "HH:MM-HH:MM"."""
+    if v == "closed":
+        return ()
+    if not isinstance(v, list):
+        raise ValueError('write "closed" or a list such as ["08:00-12:00", "13:00-16:30"]')
+    out = []
+    for item in v:
+        if not isinstance(item, str) or item.count("-") != 1:
+            raise ValueError(f'{item!r} is not a time range; write "08:00-16:30"')
+        a, b = (_clock(x.strip()) for x in item.split("-"))
+        if not a < b:
+            raise ValueError(f"{item!r} ends before it starts")
+        out.append((a, b))
+    return tuple(out)
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+PhoneNumber = Annotated[str, BeforeValidator(_number)]
+Ranges = Annotated[tuple[tuple[dt.time, dt.time], ...], BeforeValidator(_ranges)]
+Name = Annotated[str, Field(pattern=NAME)]
+
+
+class PromptText(_Model):
+    """What a prompt says, per language (the sound files are made from these texts)."""
+
+    sv: str
+    en: str | None = None
+
+
+class Action(_Model):
+    """Where a key leads: exactly one of these."""
+
+    group: Name | None = None  # to a response group's line
+    menu: Name | None = None  # to a submenu
+    callback: Name | None = None  # offer a callback from this group instead of waiting
+    message: Name | None = None  # play a prompt, then `then`
+    then: Literal["hangup"] | Name = "hangup"  # after a message: hang up, or a menu
+    transfer: PhoneNumber | None = None  # to an allowlisted number
+    language: Literal["sv", "en"] | None = None  # switch language and repeat the menu
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Action:
+        set_ = [k for k in ("group", "menu", "callback", "message", "transfer", "language")
+                if getattr(self, k) is not None]
+        if len(set_) != 1:
+            raise ValueError("an action is exactly one of group, menu, callback, message, "
+                             f"transfer, language (here: {', '.join(set_) or 'none'})")
+        if self.then != "hangup" and self.message is None:
+            raise ValueError("'then' goes with 'message'")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("group", "menu", "callback", "message", "transfer", "language")
+                    if getattr(self, k) is not None)
+
+
+def _action(v: object) -> object:
+    if v in ("repeat", "back"):
+        return v
+    return v
+
+
+Option = Annotated[Action | Literal["repeat", "back"], BeforeValidator(_action)]
+
+
+class Retry(_Model):
+    """What happens on silence (timeout) or a key with no option (invalid)."""
+
+    retries: int = Field(2, ge=0, le=5)  # how many times the menu is offered again
+    prompt: Name | None = None  # said before the menu is offered again
+    then: Action  # after the last retry
+
+
+class Menu(_Model):
+    prompt: Name
+    options: dict[str, Option]
+    timeout: Duration = 6.0  # waiting for a key after the prompt
+    on_timeout: Retry
+    on_invalid: Retry
+
+    @field_validator("options")
+    @classmethod
+    def _keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key in v:
+            if len(key) != 1 or key not in KEYS:
+                raise ValueError(f"option key {key!r}: one of 0-9, * or #, quoted (\"1\")")
+        if not v:
+            raise ValueError("a menu needs at least one option")
+        return v
+
+
+class Hours(_Model):
+    weekly: dict[str, Ranges]  # "mon", "mon-fri", "sat-sun"
+    exceptions: dict[dt.date, Ranges] = {}
+    holidays: Literal["closed", "open"] = "closed"  # Swedish public holidays
+    eves: Literal["closed", "open"] = "closed"  # julafton, midsommarafton, nyårsafton
+    bridge_days: Literal["normal"] | Ranges = "normal"  # klämdagar
+
+    @field_validator("weekly")
+    @classmethod
+    def _days(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from ivr.hours import DAYS
+
+        for spec in v:
+            parts = spec.split("-")
+            if not 1 <= len(parts) <= 2 or any(p not in DAYS for p in parts):
+                raise ValueError(f"{spec!r}: a day is one of {', '.join(DAYS)}, or a range "
+                                 "such as mon-fri")
+        return v
+
+
+    def schedule(self) -> Any:
+        """As ivr.hours.Schedule, the form the IVR and the queues ask."""
+        from ivr.hours import DAYS, Schedule
+
+        weekly: dict[int, tuple[Any, ...]] = {}
+        for spec, ranges in self.weekly.items():
+            a, _, b = spec.partition("-")
+            for day in range(DAYS.index(a), DAYS.index(b or a) + 1):
+                weekly[day] = weekly.get(day, ()) + tuple(ranges)
+        return Schedule(weekly, dict(self.exceptions), self.holidays == "closed",
+                        self.eves == "closed",
+                        None if self.bridge_days == "normal" else tuple(self.bridge_days))
+
+
+class Entry(_Model):
+    """A municipal number: the menu callers meet, and when."""
+
+    menu: Name
+    hours: Name | None = None  # always open without
+    closed_prompt: Name | None = None  # played when closed, then the call ends
+    language: Literal["sv", "en"] = "sv"
+
+
+class OverflowRule(_Model):
+    when: Literal["ewt_over", "waiting_over", "no_agents", "closed", "crisis", "manual"]
+    limit: float | None = None
+    to: str  # a group or "partner"
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _limit(cls, v: object) -> object:
+        return parse_duration(v) if isinstance(v, str) else v
+
+
+class Group(_Model):
+    name: str
+    threshold: Duration = 120.0
+    strategy: Strategy = Strategy.LONGEST_IDLE
+    widening: list[tuple[Duration, int]] | None = None
+    hours: Name | None = None
+    closed_prompt: Name | None = None
+    wrap_up: Duration = 0.0
+    max_waiting: int | None = Field(None, ge=0)
+    weight: float = Field(1.0, gt=0)
+    expected_handle_time: Duration = 180.0
+    overflow: list[OverflowRule] = []
+    script: str = ""  # the answer script (FAQ) shown to agents
+
+
+class Crisis(_Model):
+    """The crisis message (lavinmeddelande), played before the menu while active."""
+
+    active: bool = False
+    prompt: Name | None = None
+    expires: dt.datetime | None = None
+
+    @model_validator(mode="after")
+    def _prompt_when_active(self) -> Crisis:
+        if self.active and self.prompt is None:
+            raise ValueError("an active crisis message needs its prompt")
+        return self
+
+    def playing(self, now: dt.datetime) -> bool:
+        return self.active and (self.expires is None or now < self.expires)
+
+
+class Agent(_Model):
+    name: str
+    groups: dict[Name, Annotated[int, Field(ge=1, le=9)]]
+
+
+class Partner(_Model):
+    max_concurrent: int | None = Field(None, ge=0)
+    max_per_hour: int | None = Field(None, ge=0)
+
+
+class IvrConfig(_Model):
+    numbers: dict[PhoneNumber, Entry]
+    prompts: dict[Name, PromptText]
+    menus: dict[Name, Menu]
+    groups: dict[Name, Group]
+    hours: dict[Name, Hours] = {}
+    crisis: Crisis = Crisis()
+    agents: dict[Name, Agent] = {}
+    partner: Partner = Partner()
+    transfer_allowlist: list[PhoneNumber] = []

@@ -1,0 +1,128 @@
+"""A strict YAML reader for administrators' files: plain Python values plus the position of every
+value, and refusals where YAML 1.1 would silently surprise.
+
+- a key given twice in a mapping is an error naming both lines;
+- an unquoted clock time (8:30) is refused: YAML 1.1 reads it as the number 510;
+- unquoted yes/no/on/off/y/n are refused: YAML 1.1 reads them as booleans (write true/false,
+  or quote the word you meant);
+- dates and times stay strings for the schema to read.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from config.errors import ConfigError, Problem
+
+Path_ = tuple[str | int, ...]
+_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
+_YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
+
+
+class Document:
+    """One file's data and where each value came from."""
+
+    def __init__(self, file: str, data: Any, positions: dict[Path_, tuple[int, int]]) -> None:
+        self.file = file
+        self.data = data
+        self.positions = positions
+
+    def where(self, path: Path_) -> tuple[int, int]:
+        """Line and column of the value at `path`, or of its nearest enclosing value."""
+        path = tuple(path)
+        while path:
+            if path in self.positions:
+                return self.positions[path]
+            path = path[:-1]
+        return self.positions.get((), (1, 1))
+
+    def problem(self, path: Path_, message: str, severity: str = "error") -> Problem:
+        line, col = self.where(path)
+        return Problem(self.file, line, col, message, severity)
+
+
+def load(path: Path, display: str | None = None) -> Document:
+    name = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError([Problem(name, 0, 0, f"cannot read: {err.strerror}")]) from err
+    except UnicodeDecodeError as err:
+        raise ConfigError([Problem(name, 0, 0, "not UTF-8 text")]) from err
+    return parse(text, name)
+
+
+def parse(text: str, file: str) -> Document:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        raise ConfigError([Problem(file, line, col, f"not valid YAML: {err.problem}")]) from err
+    positions: dict[Path_, tuple[int, int]] = {}
+    problems: list[Problem] = []
+    data = {} if node is None else _convert(node, (), positions, problems, file)
+    if problems:
+        raise ConfigError(problems)
+    return Document(file, data, positions)
+
+
+def _convert(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]],
+             problems: list[Problem], file: str, at: yaml.Mark | None = None) -> Any:
+    """Plain Python for a node; a mapping's values are placed at their keys (`at`), where an
+    administrator looks for them."""
+    mark = at or node.start_mark
+    positions[path] = (mark.line + 1, mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = _convert(key_node, (*path, "<key>"), {}, problems, file)
+            if isinstance(key, list | dict):
+                problems.append(Problem(file, key_node.start_mark.line + 1,
+                                        key_node.start_mark.column + 1,
+                                        "a key must be a plain value"))
+                continue
+            key = str(key) if not isinstance(key, str) else key
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                problems.append(Problem(
+                    file, line, key_node.start_mark.column + 1,
+                    f"{key!r} is given twice, on lines {seen[key]} and {line}: keep one"))
+                continue
+            seen[key] = line
+            out[key] = _convert(value_node, (*path, key), positions, problems, file,
+                                key_node.start_mark)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*path, i), positions, problems, file)
+                for i, item in enumerate(node.value)]
+    assert isinstance(node, yaml.ScalarNode)
+    value = node.value
+    line, col = node.start_mark.line + 1, node.start_mark.column + 1
+    if node.style is not None:  # quoted or block scalar: a string, as written
+        return value
+    tag = node.tag.rsplit(":", 1)[-1]
+    if tag in ("int", "float") and _SEXAGESIMAL.match(value):
+        problems.append(Problem(file, line, col,
+                                f"{value} unquoted reads as a number in YAML 1.1; write a clock "
+                                f'time in quotes, "{value.zfill(5)}"'))
+        return value
+    if tag == "bool":
+        if value.lower() in _YAML11_BOOLS:
+            problems.append(Problem(file, line, col,
+                                    f"{value} unquoted reads as a boolean in YAML 1.1; write "
+                                    f'true or false, or "{value}" if you meant the word'))
+            return value
+        return value.lower() == "true"
+    if tag == "null":
+        return None
+    if tag == "int":
+        return int(value.replace("_", ""), 0)
+    if tag == "float":
+        return float(value.replace("_", ""))
+    return value  # str, timestamp (kept as text for the schema)

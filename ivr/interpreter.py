@@ -1,0 +1,152 @@
+"""The IVR interpreter: runs an entry's menus for one caller over an abstract call I/O.
+
+Pure in the sense that matters: it does no I/O of its own (everything goes through `io`), reads
+no clock (the moment of the call and a monotonic `clock` come in), and holds no state between
+calls. It returns where the caller goes and the path they took (keys, timings, retries) for the
+call log. A caller who hangs up surfaces as whatever exception the call I/O raises for it.
+
+Each menu is offered with one GET DATA-like request (`get_digits` with one key): the prompt
+plays, a key pressed during it stops it (barge-in), and the wait for a key runs on without a gap
+in which a key could be lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from config.schema import Action, IvrConfig
+
+MAX_STEPS = 40  # a caller wandering this long is sent where silence would send them
+
+
+class Digits(Protocol):
+    keys: str
+    timed_out: bool
+
+
+class CallIO(Protocol):
+    async def get_digits(self, prompt: str, max_digits: int, timeout: float,
+                         length: float = 0.0) -> Digits: ...
+    async def play(self, prompt: str, escape: str = ..., length: float = 0.0) -> str | None: ...
+    async def set_language(self, language: str) -> None: ...
+
+
+def sound(name: str, language: str) -> str:
+    """The Asterisk sound name of a prompt: sounds/<lang>/<name>.wav installed as vaxel/."""
+    return f"vaxel/{language}/{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    at: float  # seconds since the IVR started
+    menu: str
+    event: str  # key, timeout, invalid, repeat, back, language, message, crisis, closed
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: str  # group, callback, transfer, message (then goodbye), closed
+    target: str | None  # the group, number or prompt
+    language: str
+    path: tuple[Step, ...] = field(default=())
+
+    @property
+    def keys(self) -> str:
+        return "".join(s.key or "" for s in self.path if s.event == "key")
+
+
+async def run_ivr(config: IvrConfig, number: str, io: CallIO, now: dt.datetime,
+                  clock: Callable[[], float]) -> Outcome:
+    entry = config.numbers[number]
+    start = clock()
+    path: list[Step] = []
+    lang = entry.language
+
+    def log(menu: str, event: str, key: str | None = None) -> None:
+        path.append(Step(round(clock() - start, 3), menu, event, key))
+
+    if lang != "sv":
+        await io.set_language(lang)
+    if entry.hours is not None and not config.hours[entry.hours].schedule().is_open(now):
+        log(entry.menu, "closed")
+        if entry.closed_prompt:
+            await io.play(sound(entry.closed_prompt, lang), escape="")
+        return Outcome("closed", number, lang, tuple(path))
+    if config.crisis.playing(now) and config.crisis.prompt:
+        log(entry.menu, "crisis")
+        await io.play(sound(config.crisis.prompt, lang), escape="")
+
+    stack = [entry.menu]
+    timeouts = invalids = 0
+    for step in range(MAX_STEPS + len(config.menus) + 1):
+        name = stack[-1]
+        menu = config.menus[name]
+        option: Action | str
+        if step >= MAX_STEPS:
+            # wandering too long: go where silence goes (checks guarantee it leads out)
+            log(name, "timeout")
+            option = menu.on_timeout.then
+        else:
+            got = await io.get_digits(sound(menu.prompt, lang), 1, menu.timeout)
+            key = got.keys[:1]
+            if not key:
+                timeouts += 1
+                log(name, "timeout")
+                if timeouts <= menu.on_timeout.retries:
+                    if menu.on_timeout.prompt:
+                        await io.play(sound(menu.on_timeout.prompt, lang), escape="")
+                    continue
+                option = menu.on_timeout.then
+            elif key not in menu.options:
+                invalids += 1
+                log(name, "invalid", key)
+                if invalids <= menu.on_invalid.retries:
+                    if menu.on_invalid.prompt:
+                        await io.play(sound(menu.on_invalid.prompt, lang), escape="")
+                    continue
+                option = menu.on_invalid.then
+            else:
+                option = menu.options[key]
+                log(name, "key", key)
+        if option == "repeat":
+            continue
+        if option == "back":
+            if len(stack) > 1:
+                stack.pop()
+                timeouts = invalids = 0
+            continue
+        assert isinstance(option, Action)
+        if option.language is not None:
+            lang = option.language
+            await io.set_language(lang)
+            log(name, "language", lang)
+            continue
+        if option.menu is not None:
+            stack.append(option.menu)
+            timeouts = invalids = 0
+            continue
+        if option.message is not None:
+            log(name, "message", option.message)
+            await io.play(sound(option.message, lang), escape="")
+            if option.then == "hangup":
+                return Outcome("message", option.message, lang, tuple(path))
+            stack.append(option.then)
+            timeouts = invalids = 0
+            continue
+        if option.transfer is not None:
+            return Outcome("transfer", option.transfer, lang, tuple(path))
+        gid = option.group or option.callback
+        assert gid is not None
+        group = config.groups[gid]
+        if group.hours is not None and not config.hours[group.hours].schedule().is_open(now):
+            log(name, "closed", gid)
+            if group.closed_prompt:
+                await io.play(sound(group.closed_prompt, lang), escape="")
+            return Outcome("closed", gid, lang, tuple(path))
+        return Outcome("group" if option.group is not None else "callback", gid, lang,
+                       tuple(path))
+    raise AssertionError("unreachable: config checks guarantee silence leads out of the IVR")
