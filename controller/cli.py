@@ -157,6 +157,44 @@ def cmd_dialplan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from config.describe import diff, tree
+    from config.errors import ConfigError
+    from config.loader import load_folder
+
+    sounds = args.sounds if args.sounds and args.sounds.is_dir() else None
+    if args.diff:
+        try:
+            old = load_folder(args.diff[0]).config
+            new = load_folder(args.diff[1]).config
+        except ConfigError as err:
+            print(err, file=sys.stderr)
+            return 1
+        for line in diff(old, new) or ["no difference"]:
+            print(line)
+        return 0
+    if args.folder is None:
+        print("vaxel check: name a configuration folder", file=sys.stderr)
+        return 2
+    try:
+        loaded = load_folder(args.folder, sounds)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        n = len(err.errors)
+        print(f"{n} error{'s' * (n != 1)}: the configuration was not accepted", file=sys.stderr)
+        return 1
+    for warning in loaded.warnings:
+        print(warning, file=sys.stderr)
+    if args.tree:
+        print(tree(loaded.config), end="")
+        return 0
+    c = loaded.config
+    print(f"{args.folder}: OK, version {loaded.checksum}: {len(c.numbers)} numbers, "
+          f"{len(c.menus)} menus, {len(c.groups)} groups, {len(c.agents)} agents"
+          + (f", {len(loaded.warnings)} warnings" if loaded.warnings else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vaxel", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +219,15 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--threshold", type=_seconds, default=120.0, help="seconds (120)")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_staffing)
+    ck = sub.add_parser("check", help="check a configuration folder; --tree draws the menus")
+    ck.add_argument("folder", nargs="?", type=Path)
+    ck.add_argument("--tree", action="store_true", help="print the menu tree and paths")
+    ck.add_argument("--diff", nargs=2, type=Path, metavar=("OLD", "NEW"),
+                    help="print the difference between two configuration folders")
+    ck.add_argument("--sounds", type=Path, default=Path("sounds"),
+                    help="the prompt sound folder to check against (sounds/)")
+    ck.set_defaults(func=cmd_check)
+
     dp = sub.add_parser("dialplan", help="render the Asterisk dialplan and AMI user")
     dp.add_argument("--config", type=Path, required=True, help="configuration folder")
     dp.add_argument("--out", type=Path, default=Path("asterisk"), help="output folder")

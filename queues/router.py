@@ -83,6 +83,7 @@ class _Group:
     manual_overflow: bool = False
     logged_in: int = 0
     handle_time: float = 0.0  # learned mean handle time
+    retired: bool = False  # removed from the configuration, draining its line
 
     @property
     def widens(self) -> bool:
@@ -94,6 +95,18 @@ class UnknownEntity(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def _check_rules(rules: Mapping[str, Sequence[Rule]], groups: set[str], partner: bool) -> None:
+    for gid, group_rules in rules.items():
+        if gid not in groups:
+            raise ValueError(f"overflow rules for unknown group {gid!r}")
+        for rule in group_rules:
+            target = rule.destination.group_id
+            if target is not None and target not in groups:
+                raise ValueError(f"group {gid!r}: overflow to unknown group {target!r}")
+            if target is None and not partner:
+                raise ValueError(f"group {gid!r}: overflow to the partner, but none is set up")
 
 
 class Router:
@@ -120,15 +133,7 @@ class Router:
             )
         if members:
             raise ValueError(f"agents are members of unknown groups: {sorted(members)}")
-        for gid, group_rules in (rules or {}).items():
-            if gid not in self._groups:
-                raise ValueError(f"overflow rules for unknown group {gid!r}")
-            for rule in group_rules:
-                target = rule.destination.group_id
-                if target is not None and target not in self._groups:
-                    raise ValueError(f"group {gid!r}: overflow to unknown group {target!r}")
-                if target is None and partner is None:
-                    raise ValueError(f"group {gid!r}: overflow to the partner, but none is set up")
+        _check_rules(rules or {}, set(self._groups), partner is not None)
         self.partner = PartnerLedger(partner) if partner is not None else None
         self.crisis = False
         self.calls: dict[str, Call] = {}
@@ -296,6 +301,77 @@ class Router:
         self._reevaluate_groups([group_id], now, out)
         return out
 
+    # ---- a new configuration -------------------------------------------------------------------
+
+    def reconfigure(self, groups: Iterable[GroupConfig], agents: Iterable[Agent],
+                    rules: Mapping[str, Sequence[Rule]] | None = None,
+                    partner: PartnerCaps | None = None, *, now: float) -> list[Output]:
+        """Takes a new configuration without touching a call or a login: waiting callers keep
+        their place, logged-in agents stay in their state, calls offered or connected go on.
+        Changed groups take their new settings; a removed group takes no new callers and
+        goes when its line is empty; agents take their new memberships (a new agent starts
+        logged out; a removed one keeps working until it logs out)."""
+        configs = {cfg.group_id: cfg for cfg in groups}
+        if partner is not None:
+            self.partner = self._partner_with(partner)
+        _check_rules(rules or {}, set(configs), self.partner is not None)
+        for agent in agents:
+            current = self.agents.get(agent.agent_id)
+            if current is None:
+                self.agents[agent.agent_id] = agent
+            else:
+                current.memberships = dict(agent.memberships)
+                current.name = agent.name
+                current.auto_pause_after = agent.auto_pause_after
+        members: dict[str, list[str]] = {gid: [] for gid in configs}
+        for agent in self.agents.values():
+            for gid in agent.memberships:
+                if gid not in configs:
+                    raise ValueError(f"agent {agent.agent_id!r} is a member of unknown group "
+                                     f"{gid!r}")
+                members[gid].append(agent.agent_id)
+        for gid, cfg in configs.items():
+            group_rules = tuple((rules or {}).get(gid, ()))
+            old = self._groups.get(gid)
+            ring = {aid: i for i, aid in enumerate(members[gid])}
+            ready = ReadyAgents(cfg.strategy, ring)
+            if old is None:
+                self._groups[gid] = _Group(cfg, group_rules, members[gid], WaitingList(), ready,
+                                           handle_time=cfg.expected_handle_time)
+            else:
+                old.config, old.rules, old.ready = cfg, group_rules, ready
+                old.members, old.retired = members[gid], False
+            group = self._groups[gid]
+            group.logged_in = 0
+            for aid in members[gid]:
+                agent = self.agents[aid]
+                if agent.state is not AgentState.LOGGED_OUT:
+                    group.logged_in += 1
+                if agent.state is AgentState.READY:
+                    ready.add(aid, agent.level_in(gid), agent.state_since,
+                              agent.answered.get(gid, 0))
+        for gid in [g for g in self._groups if g not in configs]:
+            group = self._groups[gid]
+            if group.waiting:
+                group.retired = True  # drains; takes no new callers
+                group.members = []
+                group.ready = ReadyAgents(group.config.strategy, {})
+            else:
+                del self._groups[gid]
+        out: list[Output] = []
+        for agent in list(self.agents.values()):
+            if agent.state is AgentState.READY:
+                self._agent_ready(agent, now, out)
+        self._reevaluate_groups(list(configs), now, out)
+        return out
+
+    def _partner_with(self, caps: PartnerCaps) -> PartnerLedger:
+        ledger = PartnerLedger(caps)
+        if self.partner is not None:  # calls at the partner now still count
+            ledger.active = self.partner.active
+            ledger._admitted = self.partner._admitted
+        return ledger
+
     # ---- timers ------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
@@ -407,7 +483,9 @@ class Router:
         decision = self._overflow(call, group, now, ahead=None)
         refusal = None
         if decision is None and not returning:
-            if not group.opening.is_open:
+            if group.retired:
+                refusal = "group no longer in the configuration"
+            elif not group.opening.is_open:
                 refusal = "group closed"
             elif (limit := group.config.max_waiting) is not None and len(group.waiting) > limit:
                 refusal = f"line full ({limit} waiting)"
@@ -505,8 +583,9 @@ class Router:
 
     def _agent_ready(self, agent: Agent, now: float, out: list[Output]) -> None:
         for gid, membership in agent.memberships.items():
-            self._groups[gid].ready.add(agent.agent_id, membership.level, now,
-                                        agent.answered.get(gid, 0))
+            ready = self._groups[gid].ready
+            if agent.agent_id not in ready:
+                ready.add(agent.agent_id, membership.level, now, agent.answered.get(gid, 0))
         best: tuple[int, float] | None = None
         best_call: WaitingCall | None = None
         for gid, membership in agent.memberships.items():

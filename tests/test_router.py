@@ -322,3 +322,42 @@ def test_the_router_learns_the_groups_handle_time():
         r.call_ended("anna", i * 1000.0 + 400)
         r.wrap_up_done("anna", i * 1000.0 + 400)
     assert r.statistics()["vx"]["handle_time"] == pytest.approx(400, abs=1)
+
+
+def test_a_new_configuration_keeps_callers_in_place_and_agents_logged_in():
+    r = router([GroupConfig("vx", threshold=120)], [agent("anna", "vx"), agent("bo", "vx")],
+               login=False)
+    r.agent_logged_in("anna", 0.0)
+    r.call_arrived("c1", "vx", 1.0)  # anna rings for c1
+    r.call_arrived("c2", "vx", 2.0)
+    r.call_arrived("c3", "vx", 3.0)
+    out = r.reconfigure([GroupConfig("vx", threshold=60, strategy=Strategy.ROUND_ROBIN),
+                         GroupConfig("bygg")],
+                        [agent("anna", "vx"), agent("bo", "vx", "bygg"), agent("cia", "bygg")],
+                        now=10.0)
+    assert out == []
+    assert [r.position("c2"), r.position("c3")] == [1, 2]
+    assert r.agents["anna"].state is AgentState.RINGING and r.calls["c1"].agent_id == "anna"
+    assert r.group_config("vx").threshold == 60
+    assert r.agents["cia"].state is AgentState.LOGGED_OUT
+    assert offers(r.agent_logged_in("bo", 11.0)) == [("c2", "bo")]
+
+
+def test_a_wider_membership_lets_a_ready_agent_take_a_waiting_caller_at_once():
+    r = router(["vx", "bygg"], [agent("anna", "vx")])
+    r.call_arrived("b1", "bygg", 0.0)
+    out = r.reconfigure([GroupConfig("vx"), GroupConfig("bygg")], [agent("anna", "vx", "bygg")],
+                        now=5.0)
+    assert offers(out) == [("b1", "anna")]
+
+
+def test_a_removed_group_drains_its_line_and_takes_nobody_new():
+    r = router(["vx", "old"], [agent("anna", "vx", "old")], login=False)
+    r.call_arrived("o1", "old", 0.0)
+    r.reconfigure([GroupConfig("vx")], [agent("anna", "vx")], now=1.0)
+    assert r.position("o1") == 1
+    assert r.call_arrived("o2", "old", 2.0) == [
+        RefuseCall("o2", "old", "group no longer in the configuration")]
+    r.call_left("o1", 3.0)
+    r.reconfigure([GroupConfig("vx")], [agent("anna", "vx")], now=4.0)
+    assert "old" not in r.group_ids()

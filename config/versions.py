@@ -1,0 +1,65 @@
+"""Configuration versions: validate, diff, activate atomically, roll back.
+
+A call keeps the Version it started with (it holds the object), so a new version never changes a
+call in progress; new calls take the active one. A configuration that fails to load or check
+raises ConfigError and changes nothing: the running version stays active."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from config.describe import diff
+from config.loader import Loaded, load_folder
+from config.schema import IvrConfig
+
+
+@dataclass(frozen=True)
+class Version:
+    number: int
+    loaded: Loaded
+    activated_at: dt.datetime
+
+    @property
+    def config(self) -> IvrConfig:
+        return self.loaded.config
+
+    @property
+    def checksum(self) -> str:
+        return self.loaded.checksum
+
+
+class ConfigHistory:
+    def __init__(self, first: Loaded, now: dt.datetime) -> None:
+        self.versions = [Version(1, first, now)]
+        self._active = self.versions[0]
+
+    @property
+    def active(self) -> Version:
+        return self._active
+
+    def propose(self, folder: Path, sounds: Path | None = None) -> tuple[Loaded, list[str]]:
+        """Loads and checks a folder against the active version: (loaded, changes in words).
+        Raises ConfigError; nothing changes either way."""
+        loaded = load_folder(folder, sounds)
+        return loaded, diff(self._active.config, loaded.config)
+
+    def activate(self, loaded: Loaded, now: dt.datetime) -> Version:
+        """Makes a checked configuration the active one, in one assignment."""
+        if loaded.checksum == self._active.checksum:
+            return self._active
+        version = Version(self.versions[-1].number + 1, loaded, now)
+        self.versions.append(version)
+        self._active = version
+        return version
+
+    def rollback(self, now: dt.datetime) -> Version:
+        """Back to the version active before the current one (as a new version)."""
+        older = [v for v in self.versions if v.number < self._active.number]
+        if not older:
+            raise ValueError("there is no earlier version to roll back to")
+        version = Version(self.versions[-1].number + 1, older[-1].loaded, now)
+        self.versions.append(version)
+        self._active = version
+        return version
