@@ -69,28 +69,64 @@ def _flat(value: object, prefix: str) -> dict[str, object]:
     return {prefix: value}
 
 
+_WORD = {"numbers": "number", "menus": "menu", "groups": "group", "hours": "hours",
+         "prompts": "prompt", "agents": "agent"}
+_DURATIONS = {"threshold", "wrap_up", "timeout", "expected_handle_time", "limit"}
+
+
+def _value(field_: str, v: object) -> str:
+    if field_ in _DURATIONS and isinstance(v, int | float):
+        return format_duration(float(v))
+    if isinstance(v, list):
+        return ", ".join("-".join(str(x)[:5] for x in r) if isinstance(r, list) else str(r)
+                         for r in v) or "closed"
+    return str(v)
+
+
 def diff(old: IvrConfig, new: IvrConfig) -> list[str]:
-    """The difference in words, one line per change, grouped by what changed."""
-    a = _flat(old.model_dump(mode="json"), "")
-    b = _flat(new.model_dump(mode="json"), "")
+    """The difference in words, one line per change: what was added or removed, then each
+    setting that changed, named by where it is ("menu huvudmeny: option 1: group a -> b")."""
     out = []
-    sections = {"numbers": "number", "menus": "menu", "groups": "group", "hours": "hours",
-                "prompts": "prompt", "agents": "agent"}
-    for section, word in sections.items():
+    for section, word in _WORD.items():
         old_keys, new_keys = set(getattr(old, section)), set(getattr(new, section))
         out += [f"{word} {k} added" for k in sorted(new_keys - old_keys)]
         out += [f"{word} {k} removed" for k in sorted(old_keys - new_keys)]
-    for key in sorted(a.keys() | b.keys()):
-        section, _, rest = key.partition(".")
-        item = rest.split(".")[0] if section in sections else None
-        if item is not None and (item not in getattr(old, section)
-                                 or item not in getattr(new, section)):
-            continue  # covered by added/removed
-        if a.get(key) != b.get(key):
-            if key not in a:
-                out.append(f"{key}: added ({b[key]!r})")
-            elif key not in b:
-                out.append(f"{key}: removed (was {a[key]!r})")
-            else:
-                out.append(f"{key}: {a[key]!r} -> {b[key]!r}")
+    for section in ("numbers", "menus", "groups", "hours", "prompts", "agents"):
+        for item in sorted(set(getattr(old, section)) & set(getattr(new, section))):
+            if section == "menus":
+                out += _menu_diff(item, old, new)
+                continue
+            a = _flat(getattr(old, section)[item].model_dump(mode="json"), "")
+            b = _flat(getattr(new, section)[item].model_dump(mode="json"), "")
+            for key in sorted(a.keys() | b.keys()):
+                if a.get(key) != b.get(key):
+                    last = key.split(".")[-1]
+                    where = key.replace(".", " ")
+                    before = _value(last, a[key]) if key in a else "(none)"
+                    after = _value(last, b[key]) if key in b else "(none)"
+                    out.append(f"{_WORD[section]} {item}: {where}: {before} -> {after}")
+    for field_ in ("crisis", "partner", "transfer_allowlist"):
+        if getattr(old, field_) != getattr(new, field_):
+            out.append(f"{field_}: {getattr(old, field_)} -> {getattr(new, field_)}")
+    return out
+
+
+def _menu_diff(name: str, old: IvrConfig, new: IvrConfig) -> list[str]:
+    a, b = old.menus[name], new.menus[name]
+    out = []
+    for key in sorted(a.options.keys() | b.options.keys()):
+        if key not in b.options:
+            out.append(f"menu {name}: option {key} removed (was {_action(a.options[key], old)})")
+        elif key not in a.options:
+            out.append(f"menu {name}: option {key} added: {_action(b.options[key], new)}")
+        elif a.options[key] != b.options[key]:
+            out.append(f"menu {name}: option {key}: {_action(a.options[key], old)} -> "
+                       f"{_action(b.options[key], new)}")
+    for field_ in ("prompt", "timeout", "on_timeout", "on_invalid"):
+        va, vb = getattr(a, field_), getattr(b, field_)
+        if va != vb:
+            if field_ in ("on_timeout", "on_invalid"):
+                va = f"{va.retries} retries, then {_action(va.then, old)}"
+                vb = f"{vb.retries} retries, then {_action(vb.then, new)}"
+            out.append(f"menu {name}: {field_}: {_value(field_, va)} -> {_value(field_, vb)}")
     return out
