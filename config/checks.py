@@ -240,9 +240,13 @@ def _prompts(c: IvrConfig, r: _Report, sounds: Path | None) -> None:
         if english and text.en is None:
             r.add(("prompts", name), f"prompt {name!r} has no English text, but callers can "
                                      "choose English")
-        if sounds is None:
-            continue
-        for lang in ("sv", "en") if text.en is not None else ("sv",):
-            if not (sounds / lang / f"{name}.wav").exists():
-                r.add(("prompts", name), f"no sound file {lang}/{name}.wav under {sounds} "
-                                         "(vaxel sounds build makes it)", "warning")
+    if sounds is None:
+        return
+    from config.soundset import status, wanted
+
+    missing, stale = status(sounds, wanted(c))
+    for key in missing + stale:
+        name = key.partition("/")[2]
+        path: Path_ = ("prompts", name) if name in c.prompts else ()
+        why = "is missing" if key in missing else "says an older text"
+        r.add(path, f"sound {key} under {sounds} {why}: run `vaxel sounds build`")

@@ -195,6 +195,36 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sounds(args: argparse.Namespace) -> int:
+    from config.errors import ConfigError
+    from config.loader import load_folder
+    from config.soundset import build, status, wanted
+
+    try:
+        config = load_folder(args.config).config  # the texts; sounds are what we make
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    want = wanted(config)
+    if args.action == "status":
+        missing, stale = status(args.sounds, want)
+        for key in missing:
+            print(f"missing {key}")
+        for key in stale:
+            print(f"stale   {key}")
+        print(f"{len(want) - len(missing) - len(stale)} of {len(want)} sounds up to date")
+        return 1 if missing or stale else 0
+    try:
+        made, unchanged = build(args.sounds, want)
+    except RuntimeError as err:
+        print(f"vaxel sounds: {err}", file=sys.stderr)
+        return 2
+    for key in made:
+        print(f"made {key}")
+    print(f"{len(made)} made, {unchanged} up to date, in {args.sounds}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vaxel", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -227,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--sounds", type=Path, default=Path("sounds"),
                     help="the prompt sound folder to check against (sounds/)")
     ck.set_defaults(func=cmd_check)
+
+    sd = sub.add_parser("sounds", help="make the prompt sounds from their texts")
+    sd.add_argument("action", choices=["build", "status"])
+    sd.add_argument("--config", type=Path, required=True, help="configuration folder")
+    sd.add_argument("--sounds", type=Path, default=Path("sounds"), help="sound folder")
+    sd.set_defaults(func=cmd_sounds)
 
     dp = sub.add_parser("dialplan", help="render the Asterisk dialplan and AMI user")
     dp.add_argument("--config", type=Path, required=True, help="configuration folder")

@@ -181,14 +181,19 @@ def test_english_offered_needs_english_texts(tmp_path):
     assert any("prompt 'main' has no English text" in p for p in found)
 
 
-def test_missing_sound_files_are_warnings(tmp_path):
+def test_missing_and_stale_sounds_are_errors_naming_the_fix(tmp_path):
+    import json
+
     sounds = tmp_path / "sounds"
     (sounds / "sv").mkdir(parents=True)
-    (sounds / "sv" / "main.wav").write_bytes(b"")
-    loaded = load_folder(write(tmp_path, BASE), sounds=sounds)
-    texts = [str(w) for w in loaded.warnings]
-    assert any("no sound file sv/closed.wav" in t for t in texts)
-    assert not any("sv/main.wav" in t for t in texts)
+    for ext in ("wav", "alaw", "ulaw"):
+        (sounds / "sv" / f"main.{ext}").write_bytes(b"")
+    (sounds / "manifest.json").write_text(json.dumps(
+        {"sv/main": {"text": "Hej", "voice": "sv"}}))
+    found = problems(write(tmp_path, BASE), sounds=sounds)
+    assert any("sound sv/main under" in p and "says an older text" in p
+               and "vaxel sounds build" in p for p in found), found
+    assert any("sound sv/closed under" in p and "is missing" in p for p in found)
 
 
 def test_all_errors_are_listed_at_once(tmp_path):

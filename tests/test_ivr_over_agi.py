@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from config.loader import load_folder
-from ivr.interpreter import run_ivr, sound
+from ivr.interpreter import run_ivr
 from telephony.ami_codec import Message
 from telephony.ami_link import AmiLink
 from telephony.callio import AgiCallIO
@@ -23,9 +23,7 @@ NOW = dt.datetime(2026, 11, 24, 10, 0)
 async def ivr_call(keys, dialled="0812345"):
     config = load_folder(EXAMPLE).config
     pbx = FakePbx(Dialplan.parse(render_extensions(load_settings(EXAMPLE))), time_scale=SCALE)
-    for name, text in config.prompts.items():  # about 14 characters a second, as spoken
-        pbx.sounds.add(sound(name, "sv"), len(text.sv) / 14)
-        pbx.sounds.add(sound(name, "en"), len(text.en or "") / 14)
+    pbx.sounds.add_dir(ROOT / "sounds")  # the real prompts, with their real lengths
     server = AmiServer(pbx, {"vaxel": AmiUser("s")})
     link = AmiLink("127.0.0.1", await server.start(), "vaxel", "s")
     await link.start()

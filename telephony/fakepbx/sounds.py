@@ -30,15 +30,15 @@ class SoundLibrary:
     def add(self, name: str, seconds: float) -> None:
         self._durations[name] = seconds
 
-    def add_dir(self, root: Path) -> int:
-        """Adds every WAV under root as `lang/name` and `name` (without extension)."""
+    def add_dir(self, root: Path, prefix: str = "vaxel") -> int:
+        """Adds every WAV under root as `<prefix>/<lang>/<name>` (how vaxel's sound set is
+        installed into Asterisk's sounds folder), with its real length."""
         n = 0
         for path in sorted(root.rglob("*.wav")):
             with wave.open(str(path)) as w:
                 seconds = w.getnframes() / w.getframerate()
             rel = path.relative_to(root).with_suffix("")
-            self._durations[str(rel)] = seconds
-            self._durations.setdefault(rel.name, seconds)
+            self._durations[f"{prefix}/{rel}" if prefix else str(rel)] = seconds
             n += 1
         return n
 
