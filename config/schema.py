@@ -18,7 +18,8 @@ from pydantic import (
 )
 
 from config.durations import parse_duration
-from queues.group import Strategy
+from overflow.policy import Condition, Destination, Rule
+from queues.group import DEFAULT_WIDENING, NO_WIDENING, GroupConfig, Strategy, WideningStep
 
 NAME = r"^[a-z0-9][a-z0-9-]{0,60}$"
 KEYS = "0123456789*#"
@@ -193,6 +194,10 @@ class OverflowRule(_Model):
     def _limit(cls, v: object) -> object:
         return parse_duration(v) if isinstance(v, str) else v
 
+    def core(self) -> Rule:
+        return Rule(Condition(self.when), Destination(None if self.to == "partner" else self.to),
+                    self.limit)
+
 
 class Group(_Model):
     name: str
@@ -207,6 +212,20 @@ class Group(_Model):
     expected_handle_time: Duration = 180.0
     overflow: list[OverflowRule] = []
     script: str = ""  # the answer script (FAQ) shown to agents
+
+    def core(self, group_id: str) -> GroupConfig:
+        """The routing core's view of this group."""
+        if self.widening:
+            widening = tuple(WideningStep(after, level) for after, level in self.widening)
+        else:
+            widening = DEFAULT_WIDENING if self.strategy is Strategy.SKILL_WIDENING \
+                else NO_WIDENING
+        return GroupConfig(group_id, self.name, self.threshold, self.strategy, widening,
+                           self.max_waiting, self.wrap_up, self.weight,
+                           self.expected_handle_time)
+
+    def core_rules(self) -> tuple[Rule, ...]:
+        return tuple(rule.core() for rule in self.overflow)
 
 
 class Crisis(_Model):

@@ -17,9 +17,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from config.durations import parse_duration
+from config.schema import Group
 from overflow.partner import PartnerCaps
-from overflow.policy import Condition, Destination, Rule
-from queues.group import DEFAULT_WIDENING, NO_WIDENING, GroupConfig, Strategy, WideningStep
+from overflow.policy import Rule
+from queues.group import GroupConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,30 +135,14 @@ class _HandleTime(_Model):
     _mean = field_validator("mean", mode="before")(_seconds)
 
 
-class _Rule(_Model):
-    when: Condition
-    limit: float | None = None
-    to: str  # a group id or "partner"
+class _Group(Group):
+    """A response group as in the configuration, plus what only a simulation needs."""
 
-    @field_validator("limit", mode="before")
-    @classmethod
-    def _limit(cls, v: object) -> object:
-        return parse_duration(v) if isinstance(v, str) else v
-
-
-class _Group(_Model):
+    model_config = ConfigDict(extra="forbid", frozen=True)
     id: str
+    name: str = ""
     share: float = Field(gt=0)
-    threshold: float = 120.0
-    strategy: Strategy = Strategy.LONGEST_IDLE
-    widening: list[tuple[str, int]] | None = None
-    wrap_up: float = 0.0
-    weight: float = Field(1.0, gt=0)
-    max_waiting: int | None = None
     handle_time: _HandleTime
-    overflow: list[_Rule] = []
-
-    _durations = field_validator("threshold", "wrap_up", mode="before")(_seconds)
 
 
 class _Shift(_Model):
@@ -215,20 +200,12 @@ def load_scenario(path: Path) -> Scenario:
                 raise ScenarioError(f"{path}: shifts: unknown group {gid!r}")
     groups = []
     for g in m.groups:
-        widening = (tuple(WideningStep(parse_duration(a), lv) for a, lv in g.widening)
-                    if g.widening else
-                    DEFAULT_WIDENING if g.strategy is Strategy.SKILL_WIDENING else NO_WIDENING)
-        cfg = GroupConfig(g.id, threshold=g.threshold, strategy=g.strategy, widening=widening,
-                          wrap_up=g.wrap_up, weight=g.weight, max_waiting=g.max_waiting,
-                          expected_handle_time=g.handle_time.mean)
-        rules = []
         for r in g.overflow:
             if r.to != "partner" and r.to not in ids:
                 raise ScenarioError(f"{path}: groups.{g.id}.overflow: unknown group {r.to!r}")
-            dest = Destination(None if r.to == "partner" else r.to)
-            rules.append(Rule(r.when, dest, r.limit))
+        cfg = replace(g.core(g.id), expected_handle_time=g.handle_time.mean)
         ht = HandleTime(g.handle_time.mean, g.handle_time.distribution, g.handle_time.cv)
-        groups.append(SimGroup(cfg, g.share, ht, tuple(rules)))
+        groups.append(SimGroup(cfg, g.share, ht, g.core_rules()))
     total = sum(g.share for g in groups)
     groups = [replace(g, share=g.share / total) for g in groups]
     shifts = tuple(
