@@ -1,0 +1,355 @@
+"""The controller: the routing core, the IVR and the AMI link wired into a running contact centre.
+
+Theory of operation. One task reads the link's events and routes them: a new caller in AsyncAGI
+gets a CallSupervisor (lease, IVR, waiting); the Router's commands are carried out as AMI actions
+(an agent leg is an Originate of Local/<agent>@vaxel-agents with Application=Bridge to the caller
+and a ChannelId chosen here, so it is never sent twice and can be looked up after a reconnect);
+the facts that come back (the agent leg answered or failed, the bridge, hangups) go to the Router.
+Timers (wrap-up ends, skill-widening steps) are asyncio timers that re-ask the Router when they
+fire. The Router holds no clock: `now()` is read here and passed in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.agent import Agent, Membership
+from config.versions import Version
+from ivr.interpreter import Outcome, run_ivr
+from overflow.partner import PartnerCaps
+from queues.commands import (
+    AgentAutoPaused,
+    CallMoved,
+    CancelOffer,
+    OfferCall,
+    Output,
+    RefuseCall,
+    SendToPartner,
+    StartWrapUp,
+)
+from queues.router import Router
+from telephony.ami_codec import Message
+from telephony.ami_link import AmiLink, LinkDown, LinkUp
+from telephony.callio import AgiCallIO, CallerGone
+from telephony.dialplan import DialplanSettings
+from telephony.errors import TelephonyError
+
+log = logging.getLogger("vaxel.calls")
+
+HOLD_SLICE = 20.0  # seconds of music between looks at the line
+
+
+@dataclass
+class CallState:
+    call_id: str
+    channel: str
+    caller: str
+    version: Version
+    started: float
+    io: AgiCallIO
+    outcome: Outcome | None = None
+    group: str | None = None
+    agent: str | None = None
+    agent_leg: str | None = None  # the ChannelId of the agent leg rung for this caller
+    bridged: bool = False
+    task: asyncio.Task[None] | None = None
+    hold: asyncio.Task[Any] | None = None
+    lease: asyncio.Task[None] | None = None
+    events: list[str] = field(default_factory=list)
+
+
+class Controller:
+    def __init__(self, version: Version, settings: DialplanSettings, link: AmiLink, *,
+                 clock: Callable[[], float] | None = None,
+                 wallclock: Callable[[], dt.datetime] = dt.datetime.now,
+                 time_scale: float = 1.0,
+                 prompt_exists: Callable[[str], bool] | None = None) -> None:
+        self.version = version
+        self.settings = settings
+        self.link = link
+        self.time_scale = time_scale  # < 1 runs the controller's own timers faster (tests)
+        self._clock = clock or asyncio.get_running_loop().time
+        self.wallclock = wallclock
+        self.prompt_exists = prompt_exists
+        config = version.config
+        agents = [Agent(aid, {g: Membership(g, lv) for g, lv in a.groups.items()}, a.name)
+                  for aid, a in config.agents.items()]
+        self.router = Router([g.core(gid) for gid, g in config.groups.items()], agents,
+                             rules={gid: g.core_rules() for gid, g in config.groups.items()},
+                             partner=PartnerCaps(config.partner.max_concurrent,
+                                                 config.partner.max_per_hour))
+        self.calls: dict[str, CallState] = {}  # by caller channel
+        self.by_call_id: dict[str, CallState] = {}
+        self.legs: dict[str, str] = {}  # agent leg ChannelId -> call id
+        self._ids = itertools.count(1)
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._reader: asyncio.Task[None] | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self._clock() / self.time_scale
+
+    def start(self) -> None:
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def stop(self) -> None:
+        for task in [self._reader, *self._tasks]:
+            if task is not None:
+                task.cancel()
+        for timer in self._timers.values():
+            timer.cancel()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ---- agents (the API the web panel and `vaxel agent` use) --------------------------------
+
+    def agent_login(self, agent_id: str) -> None:
+        self._apply(self.router.agent_logged_in(agent_id, self.now()))
+
+    def agent_pause(self, agent_id: str, reason: str) -> None:
+        self._apply(self.router.agent_paused(agent_id, reason, self.now()))
+
+    def agent_ready(self, agent_id: str) -> None:
+        self._apply(self.router.agent_unpaused(agent_id, self.now()))
+
+    def agent_logout(self, agent_id: str) -> None:
+        self._apply(self.router.agent_logged_out(agent_id, self.now()))
+
+    def set_crisis(self, on: bool) -> None:
+        """The crisis switch: groups' crisis overflow rules apply at once."""
+        self._apply(self.router.set_crisis(on, self.now()))
+
+    # ---- events from Asterisk ----------------------------------------------------------------
+
+    async def _read(self) -> None:
+        while True:
+            item = await self.link.events.get()
+            try:
+                if isinstance(item, Message):
+                    self._event(item)
+                elif isinstance(item, LinkUp):
+                    log.info("AMI link up (%d channels listed)", len(item.channels))
+                elif isinstance(item, LinkDown):
+                    log.warning("AMI link down: %s", item.reason)
+            except Exception:  # one bad event must not stop the contact centre
+                log.exception("handling %r failed", item)
+
+    def _event(self, msg: Message) -> None:
+        name = msg.event
+        channel = msg.get("Channel", "")
+        if name == "AsyncAGIStart":
+            if msg.get("Context") == "vaxel-inbound" and channel not in self.calls:
+                self._new_call(msg)
+            elif channel in self.calls and msg.get("Context") == "vaxel-partner":
+                self._spawn(self._back_from_partner(self.calls[channel]))
+            elif channel in self.calls:
+                self._back_in_agi(self.calls[channel])
+        elif name == "OriginateResponse":
+            leg = msg.get("Uniqueid", "")
+            if leg in self.legs and msg.get("Response") != "Success":
+                self._leg_failed(leg)
+        elif name == "BridgeEnter" and channel in self.calls:
+            self._bridged(self.calls[channel])
+        elif name == "Hangup":
+            if channel in self.calls:
+                self._caller_gone(self.calls[channel])
+            elif msg.get("Uniqueid", "") in self.legs:
+                self._leg_ended(msg["Uniqueid"])
+
+    def _new_call(self, msg: Message) -> None:
+        channel = msg["Channel"]
+        call_id = f"vx{next(self._ids)}-{msg.get('Uniqueid', '')}"
+        state = CallState(call_id, channel, msg.get("CallerIDNum", ""), self.version, self.now(),
+                          AgiCallIO(self.link, channel, prompt_exists=self.prompt_exists))
+        self.calls[channel] = state
+        self.by_call_id[call_id] = state
+        log.info("call %s: %s from %s on %s", call_id, channel, state.caller, msg.get("Exten"))
+        state.lease = self._spawn(self._keep_lease(state))
+        state.task = self._spawn(self._run_call(state, msg.get("Exten", "")))
+
+    async def _keep_lease(self, state: CallState) -> None:
+        """Renews the dead-man lease while the caller is in AGI; never while bridged."""
+        lease = self.settings.lease
+        while True:
+            if not state.bridged:
+                with contextlib.suppress(TelephonyError):
+                    await state.io.renew_lease(lease)
+            await asyncio.sleep(lease / 3 * self.time_scale)
+
+    async def _run_call(self, state: CallState, number: str) -> None:
+        try:
+            outcome = await run_ivr(state.version.config, number, state.io, self.wallclock(),
+                                    self.now)
+            state.outcome = outcome
+            state.events.append(f"ivr {outcome.kind} {outcome.target} keys={outcome.keys}")
+            if outcome.kind == "group" and outcome.target is not None:
+                state.group = outcome.target
+                self._apply(self.router.call_arrived(state.call_id, outcome.target, self.now()))
+                if state.call_id in self.router.calls and not state.bridged:
+                    state.hold = self._spawn(self._hold(state))
+            else:
+                await state.io.hangup()  # message, closed, callback and transfer land later
+        except CallerGone:
+            pass
+
+    async def _hold(self, state: CallState) -> None:
+        """Music on hold in slices that listen for keys, until an agent's leg bridges in."""
+        with contextlib.suppress(CallerGone):
+            while True:
+                await state.io.hold(HOLD_SLICE, escape="")
+
+    # ---- the router's commands ---------------------------------------------------------------
+
+    def _apply(self, outputs: list[Output]) -> None:
+        for out in outputs:
+            log.info("router: %s", out)
+            if isinstance(out, OfferCall):
+                self._offer(out)
+            elif isinstance(out, StartWrapUp):
+                self._timer(f"wrap:{out.agent_id}", out.seconds,
+                            lambda a=out.agent_id: self._apply(
+                                self.router.wrap_up_done(a, self.now())))
+            elif isinstance(out, CancelOffer):
+                state = self.by_call_id.get(out.call_id)
+                leg = next((k for k, v in self.legs.items() if v == out.call_id), None)
+                if leg is not None:
+                    self._spawn(self._hangup_leg(leg))
+                if state is not None:
+                    state.agent = None
+            elif isinstance(out, SendToPartner):
+                self._spawn(self._to_partner(self.by_call_id[out.call_id], out.reason))
+            elif isinstance(out, RefuseCall):
+                self._spawn(self.by_call_id[out.call_id].io.hangup())
+            elif isinstance(out, CallMoved):
+                self.by_call_id[out.call_id].group = out.to_group
+            elif isinstance(out, AgentAutoPaused):
+                log.warning("agent %s paused after %d missed calls", out.agent_id, out.missed)
+        self._schedule_tick()
+
+    def _schedule_tick(self) -> None:
+        deadline = self.router.next_deadline()
+        if deadline is not None:
+            self._timer("tick", max(deadline - self.now(), 0),
+                        lambda: self._apply(self.router.tick(self.now())))
+
+    def _timer(self, key: str, seconds: float, fn: Callable[[], None]) -> None:
+        old = self._timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        self._timers[key] = asyncio.get_running_loop().call_later(seconds * self.time_scale, fn)
+
+    def _offer(self, out: OfferCall) -> None:
+        state = self.by_call_id[out.call_id]
+        leg = f"vx-leg-{next(self._ids)}"
+        state.agent, state.agent_leg = out.agent_id, leg
+        self.legs[leg] = out.call_id
+        group = self.version.config.groups[out.group_id]
+        caller_id = f"{group.name} <{state.caller}>"
+        self._spawn(self._originate(leg, out.agent_id, state.channel, caller_id))
+
+    async def _originate(self, leg: str, agent_id: str, caller: str, caller_id: str) -> None:
+        try:
+            await self.link.action("Originate", [
+                ("Channel", f"Local/{agent_id}@vaxel-agents"), ("Application", "Bridge"),
+                ("Data", caller), ("Async", "true"), ("ChannelId", leg),
+                ("Timeout", str(round(self.settings.agent_ring * 1000))),
+                ("CallerID", caller_id)])
+        except TelephonyError as err:
+            log.warning("originate of %s failed: %s", leg, err)
+            self._leg_failed(leg)
+
+    async def _hangup_leg(self, leg: str) -> None:
+        with contextlib.suppress(TelephonyError):
+            status = await self.link.list_action("Status")
+            for item in status:
+                if item.get("Uniqueid") == leg:
+                    await self.link.action("Hangup", [("Channel", item["Channel"])])
+
+    async def _to_partner(self, state: CallState, reason: str) -> None:
+        """Overflow: clear the lease first (a caller bridged by Dial keeps it and would be cut
+        when it runs out), then Redirect to the partner context, where only allowlisted numbers
+        exist."""
+        state.events.append(f"to partner: {reason}")
+        if state.hold is not None:
+            state.hold.cancel()
+        number = self.settings.partner.numbers[0]
+        state.bridged = True  # out of AGI: the lease keeper must not re-arm it
+        try:
+            await state.io.clear_lease()
+            await self.link.action("Redirect", [("Channel", state.channel),
+                                                ("Context", "vaxel-partner"), ("Exten", number),
+                                                ("Priority", "1")])
+        except TelephonyError as err:
+            log.warning("call %s: redirect to the partner failed: %s", state.call_id, err)
+            state.bridged = False
+            self._apply(self.router.partner_finished(state.call_id, self.now(), answered=False))
+
+    async def _back_from_partner(self, state: CallState) -> None:
+        """Back in AGI after the partner's Dial: answered and done, or back to the line."""
+        state.bridged = False
+        try:
+            status = await state.io.get_variable("DIALSTATUS")
+        except CallerGone:
+            return
+        answered = status == "ANSWER"
+        state.events.append(f"partner {status}")
+        self._apply(self.router.partner_finished(state.call_id, self.now(), answered=answered))
+        if answered:
+            await state.io.hangup()
+        elif state.call_id in self.router.calls and state.agent is None:
+            state.hold = self._spawn(self._hold(state))
+
+    # ---- facts back from Asterisk ------------------------------------------------------------
+
+    def _bridged(self, state: CallState) -> None:
+        """The agent answered: the caller left AGI into the bridge (the lease is wiped)."""
+        state.bridged = True
+        if state.hold is not None:
+            state.hold.cancel()  # its WAIT FOR DIGIT will never report: the bridge took the call
+        if state.agent is not None and state.call_id in self.router.calls:
+            state.events.append(f"connected to {state.agent}")
+            self._apply(self.router.offer_answered(state.agent, self.now()))
+
+    def _leg_failed(self, leg: str) -> None:
+        call_id = self.legs.pop(leg, None)
+        state = self.by_call_id.get(call_id or "")
+        if state is None or state.agent is None:
+            return
+        agent, state.agent = state.agent, None
+        state.events.append(f"{agent} did not answer")
+        self._apply(self.router.offer_failed(agent, self.now()))
+
+    def _leg_ended(self, leg: str) -> None:
+        call_id = self.legs.pop(leg, None)
+        state = self.by_call_id.get(call_id or "")
+        if state is not None and state.bridged and state.agent is not None:
+            state.events.append("agent hung up")
+            agent, state.agent = state.agent, None
+            self._apply(self.router.call_ended(agent, self.now()))
+
+    def _back_in_agi(self, state: CallState) -> None:
+        """The agent hung up and the caller came back to AGI: the call is done; goodbye."""
+        state.bridged = False
+        self._spawn(state.io.hangup())
+
+    def _caller_gone(self, state: CallState) -> None:
+        state.events.append("caller hung up")
+        for task in (state.task, state.hold, state.lease):
+            if task is not None:
+                task.cancel()
+        self.calls.pop(state.channel, None)
+        if state.call_id in self.router.calls:
+            self._apply(self.router.call_left(state.call_id, self.now()))
