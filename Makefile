@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	.venv/bin/vaxel simulate config/scenarios/exempelkommun-monday.yaml
+	.venv/bin/vaxel demo
 
 test: $(STAMP)
 	.venv/bin/ruff check .

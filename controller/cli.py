@@ -258,6 +258,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the prompt sound folder to check against (sounds/)")
     ck.set_defaults(func=cmd_check)
 
+    dm = sub.add_parser("demo", help="the whole contact centre on this machine, fake PBX")
+    dm.add_argument("--config", type=Path, default=Path(__file__).resolve().parent.parent
+                    / "config" / "exempelkommun")
+    dm.add_argument("--minutes", type=float, default=20, help="simulated minutes (20)")
+    dm.add_argument("--speed", type=float, default=10, help="times faster than life (10)")
+    dm.add_argument("--calls-per-hour", type=float, default=90)
+    dm.add_argument("--seed", type=int, default=1)
+    dm.add_argument("--verbose", action="store_true", help="log every call event")
+    dm.set_defaults(func=lambda a: __import__("controller.demo", fromlist=["x"]).main_demo(a))
+
     sd = sub.add_parser("sounds", help="make the prompt sounds from their texts")
     sd.add_argument("action", choices=["build", "status"])
     sd.add_argument("--config", type=Path, required=True, help="configuration folder")

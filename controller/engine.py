@@ -92,6 +92,8 @@ class Controller:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reader: asyncio.Task[None] | None = None
+        self.counts = {"calls": 0, "answered": 0, "within_threshold": 0, "abandoned": 0,
+                       "partner": 0}
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -113,6 +115,11 @@ class Controller:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def statistics(self) -> dict[str, int]:
+        """Counts since start, for the terminal summary and /metrics later."""
+        return {**self.counts, "waiting": sum(
+            1 for c in self.router.calls.values() if c.phase.value == "waiting")}
 
     # ---- agents (the API the web panel and `vaxel agent` use) --------------------------------
 
@@ -176,6 +183,7 @@ class Controller:
                           AgiCallIO(self.link, channel, prompt_exists=self.prompt_exists))
         self.calls[channel] = state
         self.by_call_id[call_id] = state
+        self.counts["calls"] += 1
         log.info("call %s: %s from %s on %s", call_id, channel, state.caller, msg.get("Exten"))
         state.lease = self._spawn(self._keep_lease(state))
         state.task = self._spawn(self._run_call(state, msg.get("Exten", "")))
@@ -306,6 +314,7 @@ class Controller:
             return
         answered = status == "ANSWER"
         state.events.append(f"partner {status}")
+        self.counts["partner"] += answered
         self._apply(self.router.partner_finished(state.call_id, self.now(), answered=answered))
         if answered:
             await state.io.hangup()
@@ -321,6 +330,11 @@ class Controller:
             state.hold.cancel()  # its WAIT FOR DIGIT will never report: the bridge took the call
         if state.agent is not None and state.call_id in self.router.calls:
             state.events.append(f"connected to {state.agent}")
+            call = self.router.calls[state.call_id]
+            waited = self.now() - call.arrival
+            self.counts["answered"] += 1
+            group = self.version.config.groups[call.group_id]
+            self.counts["within_threshold"] += waited <= group.threshold
             self._apply(self.router.offer_answered(state.agent, self.now()))
 
     def _leg_failed(self, leg: str) -> None:
@@ -335,7 +349,8 @@ class Controller:
     def _leg_ended(self, leg: str) -> None:
         call_id = self.legs.pop(leg, None)
         state = self.by_call_id.get(call_id or "")
-        if state is not None and state.bridged and state.agent is not None:
+        if (state is not None and state.bridged and state.agent is not None
+                and state.call_id in self.router.calls):
             state.events.append("agent hung up")
             agent, state.agent = state.agent, None
             self._apply(self.router.call_ended(agent, self.now()))
@@ -351,5 +366,8 @@ class Controller:
             if task is not None:
                 task.cancel()
         self.calls.pop(state.channel, None)
+        state.agent = None  # whatever the agent's leg does next, this call is over
         if state.call_id in self.router.calls:
+            if self.router.calls[state.call_id].phase.value in ("waiting", "offered"):
+                self.counts["abandoned"] += 1
             self._apply(self.router.call_left(state.call_id, self.now()))

@@ -64,3 +64,14 @@ def test_a_broken_scenario_file_is_reported_and_exits_nonzero(tmp_path, capsys):
     bad.write_text("name: x\nhours: [\n")
     assert main(["simulate", str(bad)]) == 2
     assert str(bad) in capsys.readouterr().err
+
+
+def test_the_demo_runs_the_whole_contact_centre_and_ends_by_itself():
+    proc = subprocess.run([sys.executable, "-m", "controller.cli", "demo", "--minutes", "3",
+                           "--speed", "60", "--calls-per-hour", "300"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("vaxel demo: fake Asterisk on 127.0.0.1:")
+    assert [ln.split()[0] for ln in lines[1:]] == ["1", "2", "3"]
+    assert "Traceback" not in proc.stderr

@@ -125,3 +125,29 @@ def test_a_busy_partner_sends_the_caller_back_to_their_place():
             w.ctl.agent_login("anna")
             await w.until(lambda: first.bridge is not None)
     run(main())
+
+
+def test_a_caller_who_hangs_up_mid_conversation_ends_it_once():
+    async def main():
+        async with World() as w:
+            w.phones["anna"].talk = None  # anna would talk for ever
+            w.ctl.agent_login("anna")
+            caller = Caller("2001", "0701112233", keys=((3.0, "1"),), hangup_after=20.0)
+            ch = caller.dial(w.pbx)
+            await w.until(lambda: ch.hungup)
+            anna = w.ctl.router.agents["anna"]
+            await w.until(lambda: anna.state is AgentState.WRAP_UP)
+            await asyncio.sleep(2 * SCALE)
+            assert w.pbx.errors == [] and not w.ctl.router.calls
+            assert w.ctl.statistics()["answered"] == 1
+    run(main())
+
+
+def test_a_caller_who_gives_up_while_waiting_counts_as_abandoned():
+    async def main():
+        async with World() as w:
+            ch = Caller("2001", "0701112233", keys=((3.0, "0"),), hangup_after=40.0).dial(w.pbx)
+            await w.until(lambda: ch.hungup)
+            await asyncio.sleep(1 * SCALE)
+            assert w.ctl.statistics()["abandoned"] == 1 and not w.ctl.router.calls
+    run(main())
