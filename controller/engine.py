@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import itertools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,12 +39,15 @@ from queues.router import Router
 from telephony.ami_codec import Message
 from telephony.ami_link import AmiLink, LinkDown, LinkUp
 from telephony.callio import AgiCallIO, CallerGone
-from telephony.dialplan import DialplanSettings
+from telephony.dialplan import INBOUND_AGI_PRIORITY, RETURN_AGI_PRIORITY, DialplanSettings
 from telephony.errors import TelephonyError
 
 log = logging.getLogger("vaxel.calls")
 
 HOLD_SLICE = 20.0  # seconds of music between looks at the line
+# Written on the caller's channel with Setvar (channel variables survive bridging): what a
+# restarted controller needs to adopt the call again with the caller's place.
+STATE_VARIABLES = ("VAXEL_CALLID", "VAXEL_GROUP", "VAXEL_ARRIVAL")
 
 
 @dataclass
@@ -75,7 +79,9 @@ class Controller:
         self.settings = settings
         self.link = link
         self.time_scale = time_scale  # < 1 runs the controller's own timers faster (tests)
-        self._clock = clock or asyncio.get_running_loop().time
+        # wall-clock based, so arrival times written on channels mean the same to a restarted
+        # controller
+        self._clock = clock or time.time
         self.wallclock = wallclock
         self.prompt_exists = prompt_exists
         config = version.config
@@ -149,6 +155,7 @@ class Controller:
                     self._event(item)
                 elif isinstance(item, LinkUp):
                     log.info("AMI link up (%d channels listed)", len(item.channels))
+                    self._spawn(self._resync())
                 elif isinstance(item, LinkDown):
                     log.warning("AMI link down: %s", item.reason)
             except Exception:  # one bad event must not stop the contact centre
@@ -158,8 +165,12 @@ class Controller:
         name = msg.event
         channel = msg.get("Channel", "")
         if name == "AsyncAGIStart":
-            if msg.get("Context") == "vaxel-inbound" and channel not in self.calls:
+            first = msg.get("Priority") == str(INBOUND_AGI_PRIORITY)
+            if msg.get("Context") == "vaxel-inbound" and channel not in self.calls and first:
                 self._new_call(msg)
+            elif msg.get("Context") == "vaxel-inbound" and channel not in self.calls:
+                # back from an agent's call that began before this controller: goodbye
+                self._spawn(AgiCallIO(self.link, channel).hangup())
             elif channel in self.calls and msg.get("Context") == "vaxel-partner":
                 self._spawn(self._back_from_partner(self.calls[channel]))
             elif channel in self.calls:
@@ -176,9 +187,9 @@ class Controller:
             elif msg.get("Uniqueid", "") in self.legs:
                 self._leg_ended(msg["Uniqueid"])
 
-    def _new_call(self, msg: Message) -> None:
+    def _new_call(self, msg: Message, call_id: str | None = None) -> CallState:
         channel = msg["Channel"]
-        call_id = f"vx{next(self._ids)}-{msg.get('Uniqueid', '')}"
+        call_id = call_id or f"vx-{msg.get('Uniqueid', '')}"
         state = CallState(call_id, channel, msg.get("CallerIDNum", ""), self.version, self.now(),
                           AgiCallIO(self.link, channel, prompt_exists=self.prompt_exists))
         self.calls[channel] = state
@@ -187,6 +198,71 @@ class Controller:
         log.info("call %s: %s from %s on %s", call_id, channel, state.caller, msg.get("Exten"))
         state.lease = self._spawn(self._keep_lease(state))
         state.task = self._spawn(self._run_call(state, msg.get("Exten", "")))
+        return state
+
+    async def _resync(self) -> None:
+        """After (re)connecting: Status of every channel, with our variables. Known calls are
+        checked against it (gone, or answered or failed while we could not see); callers of
+        ours we do not know (a restart) are adopted again with their place in line."""
+        try:
+            items = await self.link.list_action("Status",
+                                                [("Variables", ",".join(STATE_VARIABLES))])
+        except TelephonyError as err:
+            log.warning("resync failed: %s", err)
+            return
+        present = {m.get("Channel", ""): m for m in items}
+        uniqueids = {m.get("Uniqueid", "") for m in items}
+        for channel, state in list(self.calls.items()):
+            status = present.get(channel)
+            if status is None:
+                self._caller_gone(state)
+            elif state.agent_leg is not None and not state.bridged:
+                leg = state.agent_leg
+                if status.get("BridgeID"):
+                    self._bridged(state)  # answered while we could not see
+                elif status.get("Priority") == str(RETURN_AGI_PRIORITY):
+                    # the whole agent call happened while we could not see
+                    self._bridged(state)
+                    self._leg_ended(leg)
+                    self._back_in_agi(state)
+                elif leg not in uniqueids:
+                    self._leg_failed(leg)
+        for channel, status in present.items():
+            values = {k: v for k, v in status.variables().items() if v not in ("", "(null)")}
+            if channel in self.calls or "VAXEL_CALLID" not in values:
+                continue
+            if status.get("Application") == "AGI" and not status.get("BridgeID"):
+                self._adopt(status, values)
+
+    def _adopt(self, status: Message, values: dict[str, str]) -> None:
+        """A caller of ours from before a restart: back in line where they were, or (still in
+        the menus) through the IVR again."""
+        call_id = values["VAXEL_CALLID"]
+        group = values.get("VAXEL_GROUP")
+        log.info("call %s: adopted again (%s)", call_id, group or "in the menus")
+        if group is None or group not in self.version.config.groups:
+            self._new_call(status, call_id)
+            return
+        state = CallState(call_id, status["Channel"], status.get("CallerIDNum", ""),
+                          self.version, self.now(),
+                          AgiCallIO(self.link, status["Channel"],
+                                    prompt_exists=self.prompt_exists))
+        state.group = group
+        state.events.append(f"adopted in {group}")
+        self.calls[state.channel] = state
+        self.by_call_id[call_id] = state
+        state.lease = self._spawn(self._keep_lease(state))
+        arrival = float(values.get("VAXEL_ARRIVAL", self.now()))
+        self._apply(self.router.call_arrived(call_id, group, self.now(), arrival=arrival))
+        if call_id in self.router.calls and not state.bridged:
+            state.hold = self._spawn(self._hold(state))
+
+    async def _remember(self, state: CallState, **values: str) -> None:
+        """Writes the call's state on its channel, for a restarted controller."""
+        for name, value in values.items():
+            with contextlib.suppress(TelephonyError):
+                await self.link.action("Setvar", [("Channel", state.channel),
+                                                  ("Variable", name), ("Value", value)])
 
     async def _keep_lease(self, state: CallState) -> None:
         """Renews the dead-man lease while the caller is in AGI; never while bridged."""
@@ -199,13 +275,18 @@ class Controller:
 
     async def _run_call(self, state: CallState, number: str) -> None:
         try:
+            await self._remember(state, VAXEL_CALLID=state.call_id)
             outcome = await run_ivr(state.version.config, number, state.io, self.wallclock(),
                                     self.now)
             state.outcome = outcome
             state.events.append(f"ivr {outcome.kind} {outcome.target} keys={outcome.keys}")
             if outcome.kind == "group" and outcome.target is not None:
                 state.group = outcome.target
-                self._apply(self.router.call_arrived(state.call_id, outcome.target, self.now()))
+                arrival = self.now()
+                await self._remember(state, VAXEL_CALLID=state.call_id,
+                                     VAXEL_GROUP=outcome.target, VAXEL_ARRIVAL=f"{arrival:.3f}")
+                self._apply(self.router.call_arrived(state.call_id, outcome.target, arrival,
+                                                     arrival=arrival))
                 if state.call_id in self.router.calls and not state.bridged:
                     state.hold = self._spawn(self._hold(state))
             else:

@@ -144,13 +144,16 @@ class Router:
     # ---- facts about calls -------------------------------------------------------------------
 
     def call_arrived(
-        self, call_id: str, group_id: str, now: float, priority: int = 0
+        self, call_id: str, group_id: str, now: float, priority: int = 0,
+        arrival: float | None = None,
     ) -> list[Output]:
+        """A caller joins a group's line. `arrival` (default: now) is for a caller adopted
+        again after a restart: they keep their place by their first arrival."""
         if call_id in self.calls:
             raise ValueError(f"call {call_id!r} is already known")
         self._group(group_id)
         self._seq += 1
-        call = Call(call_id, group_id, priority, now, self._seq)
+        call = Call(call_id, group_id, priority, now if arrival is None else arrival, self._seq)
         self.calls[call_id] = call
         out: list[Output] = []
         self._join(call, group_id, now, out, returning=False)

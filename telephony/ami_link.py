@@ -231,6 +231,16 @@ class AmiLink:
         for task in list(self._tasks):
             task.cancel()
 
+    def abort(self) -> None:
+        """Drops the connection at once, no Logoff, no reconnect (a process that died)."""
+        self._closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if self._protocol is not None:
+            self._protocol.drop()
+        for task in list(self._tasks):
+            task.cancel()
+
     async def __aenter__(self) -> AmiLink:
         await self.start()
         return self

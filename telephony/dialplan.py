@@ -38,6 +38,10 @@ ACTION_AUTHORITY = {
     "command": {"command"}, "ping": set(), "events": set(), "login": set(), "logoff": set(),
 }
 
+# Where a caller runs AsyncAGI in [vaxel-inbound]: on arrival, and again after an agent's call.
+INBOUND_AGI_PRIORITY = 4
+RETURN_AGI_PRIORITY = 6
+
 _NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,40}$")
 _DEVICE = re.compile(r"^(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9._@-]+$")

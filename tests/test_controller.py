@@ -151,3 +151,110 @@ def test_a_caller_who_gives_up_while_waiting_counts_as_abandoned():
             await asyncio.sleep(1 * SCALE)
             assert w.ctl.statistics()["abandoned"] == 1 and not w.ctl.router.calls
     run(main())
+
+
+async def kill(w):
+    """The controller process dies: its tasks stop and its AMI connection drops."""
+    await w.ctl.stop()
+    w.link.abort()
+
+
+async def restart(w):
+    w.link = AmiLink("127.0.0.1", w.server._server.sockets[0].getsockname()[1], "vaxel", "s")
+    await w.link.start()
+    history = ConfigHistory(load_folder(EXAMPLE), TUESDAY)
+    w.ctl = Controller(history.active, load_settings(EXAMPLE), w.link, time_scale=SCALE,
+                       wallclock=lambda: TUESDAY, prompt_exists=w.pbx.sounds.duration)
+    w.ctl.start()
+
+
+def entered(w, context):
+    seen = []
+    w.pbx.listeners.append(lambda h: seen.append(dict(h)) if h[0][1] == "Newexten"
+                           and dict(h).get("Context") == context else None)
+    return seen
+
+
+def test_when_the_controller_dies_waiting_callers_reach_the_fallback():
+    async def main():
+        async with World() as w:
+            trunk = Phone("partner-trunk", answer_after=1.0, talk=2.0)
+            trunk.register(w.pbx)
+            fallback = entered(w, "vaxel-fallback")
+            in_ivr = Caller("2001", "0701112233").dial(w.pbx)  # silent: still in the menus
+            waiting = Caller("2002", "0701112244", keys=((3.0, "0"),)).dial(w.pbx)
+            await w.until(lambda: waiting.moh_class is not None)
+            await kill(w)
+            await w.until(lambda: in_ivr.hungup and waiting.hungup, seconds=120)
+            assert {e["Channel"] for e in fallback} == {in_ivr.name, waiting.name}
+            assert trunk.calls == 2
+    run(main())
+
+
+def test_a_caller_talking_when_the_controller_dies_finishes_then_reaches_the_fallback():
+    async def main():
+        async with World() as w:
+            fallback = entered(w, "vaxel-fallback")
+            w.ctl.agent_login("anna")
+            ch = Caller("2001", "0701112233", keys=((3.0, "1"),)).dial(w.pbx)
+            await w.until(lambda: ch.bridge is not None)
+            await kill(w)
+            await w.until(lambda: ch.bridge is None)  # anna finished: the call was not cut
+            assert not ch.hungup and ch.lease_deadline is not None  # re-armed, not stuck
+            await w.until(lambda: ch.hungup, seconds=120)
+            assert [e["Channel"] for e in fallback][:1] == [ch.name]
+    run(main())
+
+
+def test_a_restarted_controller_adopts_waiting_callers_in_their_places():
+    async def main():
+        async with World() as w:
+            first = Caller("2001", "0701112233", keys=((3.0, "0"),)).dial(w.pbx)
+            await w.until(lambda: first.moh_class is not None)
+            second = Caller("2002", "0701112244", keys=((3.0, "0"),)).dial(w.pbx)
+            await w.until(lambda: second.moh_class is not None)
+            await kill(w)
+            await asyncio.sleep(5 * SCALE)  # well within the 30 s lease
+            await restart(w)
+            await w.until(lambda: len(w.ctl.router.calls) == 2)
+            ids = {s.channel: s.call_id for s in w.ctl.calls.values()}
+            assert w.ctl.router.position(ids[first.name]) == 1
+            assert w.ctl.router.position(ids[second.name]) == 2
+            w.phones["anna"].talk = None  # anna stays on the first call
+            w.ctl.agent_login("anna")
+            await w.until(lambda: first.bridge is not None)
+            assert second.bridge is None and not second.hungup
+            # the lease is kept fresh by the new controller: nobody fell to the fallback
+            await asyncio.sleep(40 * SCALE)
+            assert not second.hungup and second.lease_deadline is not None
+    run(main())
+
+
+def test_after_an_ami_drop_the_answered_agent_is_noticed_and_nothing_is_sent_twice():
+    async def main():
+        async with World() as w:
+            w.phones["anna"].answer_after = 3.0
+            w.phones["anna"].talk = None
+            w.ctl.agent_login("anna")
+            ch = Caller("2001", "0701112233", keys=((3.0, "1"),)).dial(w.pbx)
+            await w.until(lambda: w.phones["anna"].calls == 1)  # anna's phone rings
+            w.server.drop_all()  # the network blinks; anna answers meanwhile
+            await w.until(lambda: ch.bridge is not None)
+            await w.until(lambda: w.ctl.router.agents["anna"].state is AgentState.BUSY)
+            assert w.server.stats.actions["originate"] == 1
+    run(main())
+
+
+def test_a_whole_agent_call_inside_an_ami_blackout_is_understood_afterwards():
+    async def main():
+        async with World() as w:
+            w.phones["anna"].answer_after, w.phones["anna"].talk = 1.0, 2.0
+            w.ctl.agent_login("anna")
+            ch = Caller("2001", "0701112233", keys=((3.0, "1"),)).dial(w.pbx)
+            await w.until(lambda: w.phones["anna"].calls == 1)
+            w.server.drop_all()  # the reconnect takes longer than the whole conversation
+            await w.until(lambda: ch.hungup)  # the controller let the caller go afterwards
+            anna = w.ctl.router.agents["anna"]
+            assert anna.state in (AgentState.WRAP_UP, AgentState.READY)
+            assert w.server.stats.actions["originate"] == 1 and not w.ctl.router.calls
+    run(main())

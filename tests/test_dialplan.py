@@ -13,7 +13,9 @@ from telephony.ami_codec import Message
 from telephony.ami_link import ACTIONS, AmiLink
 from telephony.callio import AgiCallIO
 from telephony.dialplan import (
+    INBOUND_AGI_PRIORITY,
     READ_CLASSES,
+    RETURN_AGI_PRIORITY,
     WRITE_CLASSES,
     SettingsError,
     allowed,
@@ -67,6 +69,7 @@ def test_an_inbound_call_enters_agi_in_swedish_with_the_lease_armed():
         ch = Caller("2001", "0701112233", "Åsa").dial(pbx)
         start = await until(link, lambda m: m.event == "AsyncAGIStart")
         assert start["Channel"] == ch.name and start["CallerIDName"] == "Åsa"
+        assert start["Priority"] == str(INBOUND_AGI_PRIORITY)
         assert ch.language == "sv" and ch.lease_deadline is not None
         await close()
     run(main())
@@ -96,10 +99,11 @@ def test_an_agent_leg_through_the_agent_context_bridges_and_returns_the_caller_t
                                         ("Async", "true"), ("ChannelId", "vx-leg-1")])
         enter = await until(link, lambda m: m.event == "BridgeEnter"
                             and m["Channel"] == caller.name)
-        assert enter["Priority"] == "5"  # the second AGI, after the bridge
+        assert enter["Priority"] == "5"  # re-arm the lease, then the second AGI
         assert caller.lease_deadline is None  # bridging wiped the lease
         again = await until(link, lambda m: m.event == "AsyncAGIStart")
-        assert again["Channel"] == caller.name and again["Priority"] == "5"
+        assert again["Channel"] == caller.name and again["Priority"] == str(RETURN_AGI_PRIORITY)
+        assert caller.lease_deadline is not None  # armed again before AGI
         await close()
     run(main())
 

@@ -361,3 +361,10 @@ def test_a_removed_group_drains_its_line_and_takes_nobody_new():
     r.call_left("o1", 3.0)
     r.reconfigure([GroupConfig("vx")], [agent("anna", "vx")], now=4.0)
     assert "old" not in r.group_ids()
+
+
+def test_a_caller_adopted_again_keeps_their_place_by_first_arrival():
+    r = router(["vx"], [agent("anna", "vx")], login=False)
+    r.call_arrived("late", "vx", 100.0)
+    r.call_arrived("early", "vx", 101.0, arrival=50.0)  # adopted after a restart
+    assert r.position("early") == 1 and r.position("late") == 2
