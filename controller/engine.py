@@ -428,9 +428,14 @@ class Controller:
         self._apply(self.router.offer_failed(agent, self.now()))
 
     def _leg_ended(self, leg: str) -> None:
-        call_id = self.legs.pop(leg, None)
-        state = self.by_call_id.get(call_id or "")
-        if (state is not None and state.bridged and state.agent is not None
+        """The agent leg hung up: after a conversation the call ends; before one (rung out or
+        cancelled; its Hangup may come before its OriginateResponse) it is a failed offer."""
+        state = self.by_call_id.get(self.legs.get(leg, ""))
+        if state is not None and not state.bridged:
+            self._leg_failed(leg)
+            return
+        self.legs.pop(leg, None)
+        if (state is not None and state.agent is not None
                 and state.call_id in self.router.calls):
             state.events.append("agent hung up")
             agent, state.agent = state.agent, None

@@ -258,3 +258,73 @@ def test_a_whole_agent_call_inside_an_ami_blackout_is_understood_afterwards():
             assert anna.state in (AgentState.WRAP_UP, AgentState.READY)
             assert w.server.stats.actions["originate"] == 1 and not w.ctl.router.calls
     run(main())
+
+
+def test_no_answer_goes_to_the_next_agent_and_misses_in_a_row_pause_the_agent():
+    async def main():
+        async with World() as w:
+            w.phones["anna"].answer_after = None  # anna never answers (rings 20 s each time)
+            w.ctl.router.agents["anna"].auto_pause_after = 2
+            w.ctl.agent_login("anna")
+            ch = Caller("2001", "0701112233", keys=((3.0, "0"),)).dial(w.pbx)
+            await w.until(lambda: w.ctl.router.agents["anna"].state is AgentState.PAUSED,
+                          seconds=90)
+            assert w.ctl.router.agents["anna"].pause_reason == "auto: missed calls"
+            assert w.phones["anna"].calls == 2 and not ch.hungup
+            w.ctl.agent_login("cecilia")  # växeln, level 3
+            await w.until(lambda: ch.bridge is not None)
+            assert w.phones["cecilia"].calls == 1
+    run(main())
+
+
+def test_a_caller_who_hangs_up_while_the_agent_rings_cancels_the_agent_leg():
+    async def main():
+        async with World() as w:
+            w.phones["anna"].answer_after = None
+            w.ctl.agent_login("anna")
+            ch = Caller("2001", "0701112233", keys=((3.0, "0"),), hangup_after=12.0).dial(w.pbx)
+            await w.until(lambda: w.phones["anna"].calls == 1)
+            await w.until(lambda: ch.hungup)
+            await w.until(lambda: not any(c.name.startswith("PJSIP/anna")
+                                          for c in w.pbx.channels.values()), seconds=10)
+            assert w.ctl.router.agents["anna"].state is AgentState.READY
+            assert w.ctl.statistics()["abandoned"] == 1
+    run(main())
+
+
+def test_a_closed_group_plays_its_closed_prompt():
+    async def main():
+        async with World() as w:
+            w.ctl.wallclock = lambda: dt.datetime(2026, 11, 28, 16, 0)  # a Saturday, 16:00
+            saturday = w.ctl.version.config.numbers["0812345"].model_copy(update={"hours": None})
+            config = w.ctl.version.config.model_copy(
+                update={"numbers": {"0812345": saturday}})
+            w.ctl.version = type(w.ctl.version)(9, w.ctl.version.loaded.__class__(
+                config, EXAMPLE, "test"), TUESDAY)
+            played = []
+            w.pbx.listeners.append(lambda h: played.append(dict(h).get("Command", ""))
+                                   if h[0][1] == "AGIExecStart" else None)
+            ch = Caller("2001", "0701112233", keys=((3.0, "4"), (6.0, "1"))).dial(w.pbx)
+            await w.until(lambda: ch.hungup)
+            assert any("felanmalan-stangt" in c for c in played)
+            assert w.ctl.calls == {} and not w.ctl.router.calls
+    run(main())
+
+
+def test_the_crisis_message_plays_before_the_menu():
+    async def main():
+        async with World() as w:
+            from config.schema import Crisis
+            config = w.ctl.version.config.model_copy(update={"crisis": Crisis(
+                active=True, prompt="kris-vattenlacka")})
+            w.ctl.version = type(w.ctl.version)(9, w.ctl.version.loaded.__class__(
+                config, EXAMPLE, "test"), TUESDAY)
+            played = []
+            w.pbx.listeners.append(lambda h: played.append(dict(h).get("Command", ""))
+                                   if h[0][1] == "AGIExecStart" else None)
+            w.ctl.agent_login("anna")
+            ch = Caller("2001", "0701112233", keys=((20.0, "0"),)).dial(w.pbx)
+            await w.until(lambda: ch.bridge is not None)
+            prompts = [c for c in played if "vaxel/sv/" in c]
+            assert "kris-vattenlacka" in prompts[0] and "huvudmeny" in prompts[1]
+    run(main())

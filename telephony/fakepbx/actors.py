@@ -100,6 +100,19 @@ class Phone:
             ch.hungup = True
             pbx.gone(ch, cause)
             raise OriginateOutcome(0, cause)
+        try:
+            return await self._ring(pbx, ch, req, dialer, how, caller)
+        except asyncio.CancelledError:  # the caller's side gave up: the phone stops ringing
+            if not ch.hungup:
+                ch.hungup = True
+                pbx.gone(ch, 0)
+            raise
+
+    async def _ring(self, pbx: FakePbx, ch: Channel, req: OriginateRequest,
+                    dialer: Channel | None, how: Answer, caller: list[tuple[str, str]]
+                    ) -> Channel:
+        from telephony.fakepbx.pbx import OriginateOutcome
+
         if how.kind == "never" or how.after >= req.timeout:
             await pbx.sleep(req.timeout)
             # Dial gives up with a DialEnd and cancels the phone without a cause; an

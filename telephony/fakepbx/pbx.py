@@ -304,6 +304,9 @@ class FakePbx:
         ch.hangup_cause = cause
         if ch.lease_handle is not None:
             ch.lease_handle.cancel()
+        for leg in (ch, ch.peer):  # a Local pair still ringing: its Originate learns of it
+            if leg is not None and isinstance(leg.actor, asyncio.Future) and not leg.actor.done():
+                leg.actor.set_result("hangup")
         if own:
             self.channel_event("SoftHangupRequest", ch, ("Cause", "16"))
         peer = ch.peer if ch.peer is not None and not ch.peer.hungup else None
@@ -560,6 +563,17 @@ class FakePbx:
                                             req.timeout * self.time_scale)
         except TimeoutError:
             result = "noanswer"
+        except asyncio.CancelledError:  # the Dial that asked for this leg was cut short
+            if not two.hungup:
+                self.hangup_nowait(two, 0)
+            raise
+        if result == "hangup":
+            # a leg hung up before anyone answered (AST_CONTROL_HANGUP: reason 1)
+            for leg in (one, two):
+                if not leg.hungup:
+                    leg.hungup = True
+                    self._gone(leg, 0)
+            raise OriginateOutcome(1, two.hangup_cause or one.hangup_cause)
         if result == "answer":
             self.set_state(one, UP)
             one.answered_at = self.now()
