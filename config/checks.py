@@ -87,6 +87,9 @@ def _references(c: IvrConfig, r: _Report) -> None:
     for name, group in c.groups.items():
         hours(("groups", name, "hours"), group.hours)
         prompt(("groups", name, "closed_prompt"), group.closed_prompt)
+        if group.leave is not None:
+            prompt(("groups", name, "leave", "prompt"), group.leave.prompt)
+            action(("groups", name, "leave", "then"), group.leave.then)
         for i, rule in enumerate(group.overflow):
             if rule.to != "partner" and rule.to not in c.groups:
                 r.add(("groups", name, "overflow", i, "to"),

@@ -199,6 +199,23 @@ class OverflowRule(_Model):
                     self.limit)
 
 
+class Announce(_Model):
+    """What waiting callers are told (see queues/announce.py for the guard rails)."""
+
+    every: Duration = 60.0
+    position: bool = True
+    ewt: bool = True
+    min_agents: int = Field(2, ge=1)  # serving agents needed before a wait is estimated
+
+
+class Leave(_Model):
+    """A key that takes a waiting caller out of the line."""
+
+    key: str = Field(pattern=r"^[0-9*#]$")
+    prompt: Name  # says the key, after each announcement
+    then: Action  # a message and goodbye, or another group (keeping the wait)
+
+
 class Group(_Model):
     name: str
     threshold: Duration = 120.0
@@ -212,6 +229,8 @@ class Group(_Model):
     expected_handle_time: Duration = 180.0
     overflow: list[OverflowRule] = []
     script: str = ""  # the answer script (FAQ) shown to agents
+    announce: Announce = Announce()
+    leave: Leave | None = None
 
     def core(self, group_id: str) -> GroupConfig:
         """The routing core's view of this group."""

@@ -23,8 +23,10 @@ from typing import Any
 
 from agents.agent import Agent, Membership
 from config.versions import Version
-from ivr.interpreter import Outcome, run_ivr
+from ivr import phrases
+from ivr.interpreter import Outcome, run_ivr, sound
 from overflow.partner import PartnerCaps
+from queues.announce import AnnounceRules, Told, decide
 from queues.commands import (
     AgentAutoPaused,
     CallMoved,
@@ -66,6 +68,7 @@ class CallState:
     task: asyncio.Task[None] | None = None
     hold: asyncio.Task[Any] | None = None
     lease: asyncio.Task[None] | None = None
+    told: Told = field(default_factory=Told)  # announcements so far
     events: list[str] = field(default_factory=list)
 
 
@@ -295,10 +298,64 @@ class Controller:
             pass
 
     async def _hold(self, state: CallState) -> None:
-        """Music on hold in slices that listen for keys, until an agent's leg bridges in."""
+        """Waiting: music in slices that listen for the leave key, with announcements of the
+        caller's place and the estimated wait under the guard rails of queues/announce.py, until
+        an agent's leg bridges in (which cancels this task)."""
+        group = state.version.config.groups[state.group or ""]
+        rules = AnnounceRules(group.announce.every, group.announce.position,
+                              group.announce.ewt, group.announce.min_agents)
+        leave = group.leave.key if group.leave is not None else ""
+        lang = state.outcome.language if state.outcome is not None else "sv"
         with contextlib.suppress(CallerGone):
-            while True:
-                await state.io.hold(HOLD_SLICE, escape="")
+            while state.call_id in self.router.calls:
+                call = self.router.calls[state.call_id]
+                if call.phase.value != "waiting":
+                    return
+                position = self.router.position(state.call_id)
+                serving = int(self.router.statistics()[call.group_id]["serving"])
+                said, state.told = decide(rules, state.told, self.now(), position,
+                                          self.router.ewt(state.call_id, self.now()), serving)
+                key = None
+                if not said.empty:
+                    parts = []
+                    if said.position is not None:
+                        parts += phrases.position(said.position, lang)
+                    if said.ewt_minutes is not None:
+                        parts += phrases.estimated_wait(said.ewt_minutes, lang)
+                    if group.leave is not None:
+                        parts.append(group.leave.prompt)
+                    await state.io.stop_hold()
+                    for part in parts:
+                        key = await state.io.play(sound(part, lang), escape=leave) if leave \
+                            else await state.io.play(sound(part, lang), escape="")
+                        if key:
+                            break
+                if not key:
+                    key = await state.io.hold(min(HOLD_SLICE, rules.every), escape=leave)
+                if key and key == leave and group.leave is not None:
+                    await self._leave(state, group.leave.then, lang)
+                    return
+
+    async def _leave(self, state: CallState, then: Any, lang: str) -> None:
+        """The caller pressed the leave key: out of the line, then the configured action."""
+        call = self.router.calls.get(state.call_id)
+        if call is None or call.phase.value != "waiting":
+            return
+        state.events.append("left the line")
+        arrival = call.arrival
+        self._apply(self.router.call_left(state.call_id, self.now()))
+        await state.io.stop_hold()
+        if then.group is not None:
+            state.group = then.group
+            await self._remember(state, VAXEL_GROUP=then.group)
+            self._apply(self.router.call_arrived(state.call_id, then.group, self.now(),
+                                                 arrival=arrival))
+            if state.call_id in self.router.calls and not state.bridged:
+                state.hold = self._spawn(self._hold(state))
+            return
+        if then.message is not None:
+            await state.io.play(sound(then.message, lang), escape="")
+        await state.io.hangup()
 
     # ---- the router's commands ---------------------------------------------------------------
 

@@ -328,3 +328,29 @@ def test_the_crisis_message_plays_before_the_menu():
             prompts = [c for c in played if "vaxel/sv/" in c]
             assert "kris-vattenlacka" in prompts[0] and "huvudmeny" in prompts[1]
     run(main())
+
+
+def test_waiting_callers_hear_their_place_and_the_wait_and_may_leave():
+    async def main():
+        async with World() as w:
+            for agent_id in ("anna", "cecilia"):  # two serving växeln, both busy for long
+                w.phones[agent_id].talk = None
+                w.ctl.agent_login(agent_id)
+            played = []
+            w.pbx.listeners.append(lambda h: played.append((dict(h)["Channel"], dict(h).get(
+                "Command", ""))) if h[0][1] == "AGIExecStart" else None)
+            busy = [Caller(f"20{i}", f"07011122{i}", keys=((3.0, "0"),)).dial(w.pbx)
+                    for i in (10, 11)]
+            await w.until(lambda: all(c.bridge is not None for c in busy))
+            ch = Caller("2001", "0701112233", keys=((3.0, "0"), (60.0, "1"))).dial(w.pbx)
+            await w.until(lambda: ch.hungup, seconds=120)
+            mine = [c for chan, c in played if chan == ch.name]
+            said = [c.split()[2] for c in mine if c.startswith("STREAM FILE vaxel/sv/")]
+            assert said[:6] == ["vaxel/sv/phrase/du-ar-nummer", "vaxel/sv/num/1",
+                                "vaxel/sv/phrase/i-kon", "vaxel/sv/phrase/vantetid-ungefar",
+                                said[4], said[5]]
+            assert said[4].startswith("vaxel/sv/num/") and said[5] == "vaxel/sv/phrase/minuter"
+            assert said[6] == "vaxel/sv/lamna-kon" and said[-1] == "vaxel/sv/har-lamnat-kon"
+            state = next(s for s in w.ctl.by_call_id.values() if s.channel == ch.name)
+            assert "left the line" in state.events and not w.ctl.router.calls.get(state.call_id)
+    run(main())
