@@ -225,6 +225,81 @@ def cmd_sounds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: write host:port, such as 127.0.0.1:8480")
+    return host or "127.0.0.1", int(port)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from controller.run import run_controller
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    host, port = args.api
+    sounds = args.sounds if args.sounds.is_dir() else None
+    return asyncio.run(run_controller(args.config, host, port, args.ami_port, sounds))
+
+
+def _api_call(api: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{api.rstrip('/')}{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    import urllib.error
+
+    body = {"reason": args.reason} if args.action == "pause" else {}
+    if args.action == "pause" and not args.reason:
+        print("vaxel agent pause: give --reason", file=sys.stderr)
+        return 2
+    try:
+        status, reply = _api_call(args.api, "POST", f"/api/agents/{args.agent}/{args.action}",
+                                  body)
+    except urllib.error.URLError as err:
+        print(f"vaxel agent: no controller at {args.api}: {err.reason}", file=sys.stderr)
+        return 1
+    if status != 200:
+        print(f"vaxel agent: {reply.get('error', status)}", file=sys.stderr)
+        return 1
+    print(f"{reply['agent']}: {reply['state']}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import urllib.error
+
+    try:
+        _, data = _api_call(args.api, "GET", "/api/status")
+    except urllib.error.URLError as err:
+        print(f"vaxel status: no controller at {args.api}: {err.reason}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=1))
+        return 0
+    print(f"configuration version {data['version']}, calls now {len(data['calls'])}")
+    print(f"  {'group':<30}{'waiting':>8}{'logged in':>10}{'ready':>6}{'serving':>8}  opening")
+    for gid, g in data["groups"].items():
+        print(f"  {gid:<30}{g['waiting']:>8}{g['logged_in']:>10}{g['ready']:>6}"
+              f"{g['serving']:>8}  {g['opening']}")
+    for aid, a in data["agents"].items():
+        extra = f" ({a['reason']})" if a["reason"] else ""
+        print(f"  agent {aid:<20} {a['state']}{extra}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vaxel", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -267,6 +342,26 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--seed", type=int, default=1)
     dm.add_argument("--verbose", action="store_true", help="log every call event")
     dm.set_defaults(func=lambda a: __import__("controller.demo", fromlist=["x"]).main_demo(a))
+
+    rn = sub.add_parser("run", help="run the controller against Asterisk's AMI")
+    rn.add_argument("--config", type=Path, required=True, help="configuration folder")
+    rn.add_argument("--api", type=_address, default=("127.0.0.1", 8480),
+                    help="local HTTP API address (127.0.0.1:8480)")
+    rn.add_argument("--ami-port", type=int, help="override telephony.yaml's ami.port")
+    rn.add_argument("--sounds", type=Path, default=Path("sounds"))
+    rn.set_defaults(func=cmd_run)
+
+    ag = sub.add_parser("agent", help="log an agent in or out, pause, ready (needs vaxel run)")
+    ag.add_argument("action", choices=["login", "ready", "pause", "logout"])
+    ag.add_argument("agent")
+    ag.add_argument("--reason", help="why, for pause")
+    ag.add_argument("--api", default="http://127.0.0.1:8480")
+    ag.set_defaults(func=cmd_agent)
+
+    stt = sub.add_parser("status", help="groups, agents and calls now (needs vaxel run)")
+    stt.add_argument("--api", default="http://127.0.0.1:8480")
+    stt.add_argument("--json", action="store_true")
+    stt.set_defaults(func=cmd_status)
 
     sd = sub.add_parser("sounds", help="make the prompt sounds from their texts")
     sd.add_argument("action", choices=["build", "status"])

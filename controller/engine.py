@@ -251,7 +251,7 @@ class Controller:
                           AgiCallIO(self.link, status["Channel"],
                                     prompt_exists=self.prompt_exists))
         state.group = group
-        state.events.append(f"adopted in {group}")
+        self._note(state, f"adopted in {group}")
         self.calls[state.channel] = state
         self.by_call_id[call_id] = state
         state.lease = self._spawn(self._keep_lease(state))
@@ -259,6 +259,11 @@ class Controller:
         self._apply(self.router.call_arrived(call_id, group, self.now(), arrival=arrival))
         if call_id in self.router.calls and not state.bridged:
             state.hold = self._spawn(self._hold(state))
+
+    def _note(self, state: CallState, event: str) -> None:
+        """One line per call event, with the call id (and kept on the call for the API)."""
+        state.events.append(event)
+        log.info("call %s %s", state.call_id, event)
 
     async def _remember(self, state: CallState, **values: str) -> None:
         """Writes the call's state on its channel, for a restarted controller."""
@@ -282,7 +287,7 @@ class Controller:
             outcome = await run_ivr(state.version.config, number, state.io, self.wallclock(),
                                     self.now)
             state.outcome = outcome
-            state.events.append(f"ivr {outcome.kind} {outcome.target} keys={outcome.keys}")
+            self._note(state, f"ivr {outcome.kind} {outcome.target} keys={outcome.keys}")
             if outcome.kind == "group" and outcome.target is not None:
                 state.group = outcome.target
                 arrival = self.now()
@@ -341,7 +346,7 @@ class Controller:
         call = self.router.calls.get(state.call_id)
         if call is None or call.phase.value != "waiting":
             return
-        state.events.append("left the line")
+        self._note(state, "left the line")
         arrival = call.arrival
         self._apply(self.router.call_left(state.call_id, self.now()))
         await state.io.stop_hold()
@@ -428,7 +433,7 @@ class Controller:
         """Overflow: clear the lease first (a caller bridged by Dial keeps it and would be cut
         when it runs out), then Redirect to the partner context, where only allowlisted numbers
         exist."""
-        state.events.append(f"to partner: {reason}")
+        self._note(state, f"to partner: {reason}")
         if state.hold is not None:
             state.hold.cancel()
         number = self.settings.partner.numbers[0]
@@ -451,7 +456,7 @@ class Controller:
         except CallerGone:
             return
         answered = status == "ANSWER"
-        state.events.append(f"partner {status}")
+        self._note(state, f"partner {status}")
         self.counts["partner"] += answered
         self._apply(self.router.partner_finished(state.call_id, self.now(), answered=answered))
         if answered:
@@ -467,7 +472,7 @@ class Controller:
         if state.hold is not None:
             state.hold.cancel()  # its WAIT FOR DIGIT will never report: the bridge took the call
         if state.agent is not None and state.call_id in self.router.calls:
-            state.events.append(f"connected to {state.agent}")
+            self._note(state, f"connected to {state.agent}")
             call = self.router.calls[state.call_id]
             waited = self.now() - call.arrival
             self.counts["answered"] += 1
@@ -481,7 +486,7 @@ class Controller:
         if state is None or state.agent is None:
             return
         agent, state.agent = state.agent, None
-        state.events.append(f"{agent} did not answer")
+        self._note(state, f"{agent} did not answer")
         self._apply(self.router.offer_failed(agent, self.now()))
 
     def _leg_ended(self, leg: str) -> None:
@@ -494,7 +499,7 @@ class Controller:
         self.legs.pop(leg, None)
         if (state is not None and state.agent is not None
                 and state.call_id in self.router.calls):
-            state.events.append("agent hung up")
+            self._note(state, "agent hung up")
             agent, state.agent = state.agent, None
             self._apply(self.router.call_ended(agent, self.now()))
 
@@ -504,7 +509,7 @@ class Controller:
         self._spawn(state.io.hangup())
 
     def _caller_gone(self, state: CallState) -> None:
-        state.events.append("caller hung up")
+        self._note(state, "caller hung up")
         for task in (state.task, state.hold, state.lease):
             if task is not None:
                 task.cancel()

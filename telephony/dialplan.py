@@ -89,6 +89,8 @@ class AgentDevice(_Model):
 class AmiUser(_Model):
     username: str = Field("vaxel", pattern=r"^[a-z][a-z0-9_-]{0,30}$")
     permit: str = "127.0.0.1/255.255.255.255"
+    host: str = "127.0.0.1"  # where the controller finds Asterisk's AMI
+    port: int = Field(5038, ge=1, le=65535)
 
 
 class DialplanSettings(_Model):

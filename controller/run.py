@@ -1,0 +1,60 @@
+"""`vaxel run`: the controller against a real Asterisk (or any AMI on the configured address).
+
+The AMI address and user come from telephony.yaml, the secret from $VAXEL_AMI_SECRET only (it is
+never logged). The link keeps trying if Asterisk is not up yet. On SIGINT or SIGTERM the controller
+stops taking calls and leaves: callers in AsyncAGI keep their lease, so a controller started
+within it adopts them again in their places, and otherwise they reach the fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from config.loader import load_folder
+from config.versions import ConfigHistory
+from controller.engine import Controller
+from telephony.ami_link import AmiLink
+from telephony.dialplan import load_settings
+from web.api import serve
+
+log = logging.getLogger("vaxel")
+
+
+async def run_controller(config_dir: Path, api_host: str, api_port: int,
+                         ami_port: int | None = None, sounds: Path | None = None,
+                         stop: asyncio.Event | None = None,
+                         wallclock: Callable[[], dt.datetime] = dt.datetime.now) -> int:
+    settings = load_settings(config_dir)
+    secret = os.environ.get("VAXEL_AMI_SECRET", "")
+    if not secret:
+        log.error("set the AMI secret in VAXEL_AMI_SECRET")
+        return 2
+    history = ConfigHistory(load_folder(config_dir, sounds), dt.datetime.now())
+    port = ami_port or settings.ami.port
+    link = AmiLink(settings.ami.host, port, settings.ami.username, secret)
+    log.info("vaxel %s: configuration version %s, AMI %s@%s:%d", config_dir,
+             history.active.checksum, settings.ami.username, settings.ami.host, port)
+    await link.start(wait=False)
+    ctl = Controller(history.active, settings, link, wallclock=wallclock)
+    ctl.start()
+    runner = await serve(ctl, api_host, api_port)
+    log.info("API on http://%s:%d/api/status", api_host, api_port)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # outside the main thread (tests) there are no signals: the caller sets `stop`
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: %d calls keep their lease", len(ctl.calls))
+    await runner.cleanup()
+    await ctl.stop()
+    await link.close()
+    return 0

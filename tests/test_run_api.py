@@ -1,0 +1,83 @@
+"""`vaxel run` against the fake PBX over TCP, driven through its HTTP API by `vaxel agent` and
+`vaxel status`: a real Asterisk can be tested unattended the same way."""
+
+import asyncio
+import datetime as dt
+import socket
+from pathlib import Path
+
+from controller.cli import main
+from controller.run import run_controller
+from telephony.dialplan import load_settings, render_extensions
+from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
+from telephony.fakepbx.actors import Caller, Phone
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config" / "exempelkommun"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_vaxel_run_takes_calls_and_agents_act_through_the_api(monkeypatch, capsys):
+    monkeypatch.setenv("VAXEL_AMI_SECRET", "s3cret")
+
+    async def scenario():
+        pbx = FakePbx(Dialplan.parse(render_extensions(load_settings(EXAMPLE))),
+                      time_scale=1.0)
+        pbx.sounds.add_dir(ROOT / "sounds")
+        Phone("anna", answer_after=0.2, talk=0.5).register(pbx)
+        server = AmiServer(pbx, {"vaxel": AmiUser("s3cret")})
+        ami_port = await server.start()
+        api_port = free_port()
+        api = f"http://127.0.0.1:{api_port}"
+        stop = asyncio.Event()
+        tuesday = dt.datetime(2026, 11, 24, 10, 0)  # open: today may be a Sunday
+        running = asyncio.ensure_future(run_controller(EXAMPLE, "127.0.0.1", api_port,
+                                                       ami_port, ROOT / "sounds", stop,
+                                                       wallclock=lambda: tuesday))
+        await asyncio.sleep(0.5)
+
+        def cli(*argv):
+            return asyncio.to_thread(main, list(argv))
+
+        assert await cli("agent", "login", "anna", "--api", api) == 0
+        assert await cli("agent", "pause", "anna", "--api", api) == 2  # no reason
+        assert await cli("agent", "pause", "anna", "--reason", "lunch", "--api", api) == 0
+        assert await cli("agent", "login", "nobody", "--api", api) == 1
+        assert await cli("agent", "ready", "anna", "--api", api) == 0
+        # a key while the menu plays (one pressed before it starts would be lost, as on Asterisk)
+        caller = Caller("2001", "0701112233", keys=((2.0, "1"),))
+        ch = caller.dial(pbx)
+        for _ in range(400):
+            if ch.bridge is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert ch.bridge is not None
+        assert await cli("status", "--api", api) == 0
+        stop.set()
+        assert await running == 0
+        await server.stop()
+        await pbx.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+    out, err = capsys.readouterr()
+    assert "anna: ready" in out and "anna: paused" in out
+    assert "give --reason" in err and "unknown agent 'nobody'" in err
+    assert "barn-och-utbildning" in out and "agent anna" in out
+    assert "s3cret" not in out + err
+
+
+def test_vaxel_run_refuses_to_start_without_the_secret(monkeypatch):
+    monkeypatch.delenv("VAXEL_AMI_SECRET", raising=False)
+    assert asyncio.run(run_controller(EXAMPLE, "127.0.0.1", free_port())) == 2
+
+
+def test_vaxel_agent_says_when_no_controller_runs(capsys):
+    assert main(["agent", "login", "anna", "--api", f"http://127.0.0.1:{free_port()}"]) == 1
+    assert "no controller at" in capsys.readouterr().err
+
+

@@ -1,0 +1,1 @@
+"""The web side: today the controller's local HTTP API (agents and status)."""

@@ -1,0 +1,99 @@
+"""The controller's local HTTP API (127.0.0.1): what `vaxel agent` and `vaxel status` use, and what
+the web panels will grow from.
+
+    GET  /api/status                      groups, agents and calls now
+    POST /api/agents/{id}/login           log in (ready)
+    POST /api/agents/{id}/ready           back from a pause
+    POST /api/agents/{id}/pause           {"reason": "lunch"}
+    POST /api/agents/{id}/logout
+    POST /api/crisis                      {"on": true}
+
+Errors are JSON {"error": "..."} with 400 (a refused transition), 404 (unknown agent).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from agents.state import IllegalTransition
+from controller.engine import Controller
+from queues.router import UnknownEntity
+
+CONTROLLER = web.AppKey("controller", Controller)
+
+
+def status(ctl: Controller) -> dict[str, Any]:
+    router = ctl.router
+    return {
+        "version": ctl.version.number,
+        "groups": router.statistics(),
+        "agents": {aid: {"state": a.state.value, "reason": a.pause_reason,
+                         "call": a.call_id} for aid, a in router.agents.items()},
+        "calls": {s.call_id: {"channel": s.channel, "group": s.group, "agent": s.agent,
+                              "events": s.events} for s in ctl.calls.values()},
+        "counts": ctl.statistics(),
+    }
+
+
+async def _status(request: web.Request) -> web.Response:
+    return web.json_response(status(request.app[CONTROLLER]))
+
+
+async def _agent(request: web.Request) -> web.Response:
+    ctl = request.app[CONTROLLER]
+    agent_id, action = request.match_info["agent"], request.match_info["action"]
+    body = await request.json() if request.can_read_body else {}
+    try:
+        if action == "login":
+            ctl.agent_login(agent_id)
+        elif action == "ready":
+            ctl.agent_ready(agent_id)
+        elif action == "pause":
+            reason = str(body.get("reason") or "").strip()
+            if not reason or len(reason) > 60 or any(c in reason for c in "\r\n"):
+                return web.json_response({"error": "give a reason of 1-60 characters"},
+                                         status=400)
+            ctl.agent_pause(agent_id, reason)
+        elif action == "logout":
+            ctl.agent_logout(agent_id)
+        else:
+            return web.json_response({"error": f"no action {action!r}"}, status=404)
+    except UnknownEntity as err:
+        return web.json_response({"error": str(err)}, status=404)
+    except IllegalTransition as err:
+        return web.json_response({"error": str(err)}, status=400)
+    agent = ctl.router.agents[agent_id]
+    return web.json_response({"agent": agent_id, "state": agent.state.value})
+
+
+async def _crisis(request: web.Request) -> web.Response:
+    body = await request.json()
+    on = body.get("on")
+    if not isinstance(on, bool):
+        return web.json_response({"error": 'send {"on": true} or {"on": false}'}, status=400)
+    request.app[CONTROLLER].set_crisis(on)
+    return web.json_response({"crisis": on})
+
+
+def make_app(ctl: Controller) -> web.Application:
+    app = web.Application()
+    app[CONTROLLER] = ctl
+    app.router.add_get("/api/status", _status)
+    app.router.add_post("/api/agents/{agent}/{action}", _agent)
+    app.router.add_post("/api/crisis", _crisis)
+    return app
+
+
+async def serve(ctl: Controller, host: str = "127.0.0.1", port: int = 8480) -> web.AppRunner:
+    runner = web.AppRunner(make_app(ctl), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=1)
