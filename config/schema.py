@@ -227,6 +227,7 @@ class Group(_Model):
     max_waiting: int | None = Field(None, ge=0)
     weight: float = Field(1.0, gt=0)
     expected_handle_time: Duration = 180.0
+    ring: Duration | None = None  # how long an agent's phone rings (default: telephony.yaml)
     overflow: list[OverflowRule] = []
     script: str = ""  # the answer script (FAQ) shown to agents
     announce: Announce = Announce()

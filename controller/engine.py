@@ -230,6 +230,12 @@ class Controller:
                     self._back_in_agi(state)
                 elif leg not in uniqueids:
                     self._leg_failed(leg)
+            elif state.bridged and not status.get("BridgeID") and (
+                    status.get("Priority") == str(RETURN_AGI_PRIORITY)):
+                # connected before, and the conversation ended while we could not see
+                if state.agent_leg is not None:
+                    self._leg_ended(state.agent_leg)
+                self._back_in_agi(state)
         for channel, status in present.items():
             values = {k: v for k, v in status.variables().items() if v not in ("", "(null)")}
             if channel in self.calls or "VAXEL_CALLID" not in values:
@@ -409,15 +415,16 @@ class Controller:
         self.legs[leg] = out.call_id
         group = self.version.config.groups[out.group_id]
         caller_id = f"{group.name} <{state.caller}>"
-        self._spawn(self._originate(leg, out.agent_id, state.channel, caller_id))
+        ring = group.ring if group.ring is not None else self.settings.agent_ring
+        self._spawn(self._originate(leg, out.agent_id, state.channel, caller_id, ring))
 
-    async def _originate(self, leg: str, agent_id: str, caller: str, caller_id: str) -> None:
+    async def _originate(self, leg: str, agent_id: str, caller: str, caller_id: str,
+                         ring: float) -> None:
         try:
             await self.link.action("Originate", [
                 ("Channel", f"Local/{agent_id}@vaxel-agents"), ("Application", "Bridge"),
                 ("Data", caller), ("Async", "true"), ("ChannelId", leg),
-                ("Timeout", str(round(self.settings.agent_ring * 1000))),
-                ("CallerID", caller_id)])
+                ("Timeout", str(round(ring * 1000))), ("CallerID", caller_id)])
         except TelephonyError as err:
             log.warning("originate of %s failed: %s", leg, err)
             self._leg_failed(leg)

@@ -26,7 +26,7 @@ from config.durations import parse_duration
 
 # Event classes the engine reads, and the action classes it needs (Asterisk's manager.c,
 # res_agi.c, manager_bridges.c: an action is allowed with any one of its classes).
-READ_CLASSES = ("system", "call", "dialplan", "agi", "dtmf")
+READ_CLASSES = ("system", "call", "agi")  # no dialplan (Newexten, VarSet), no dtmf: unused
 WRITE_CLASSES = ("call", "originate", "agi", "reporting")
 ACTION_AUTHORITY = {
     "originate": {"originate"}, "agi": {"agi"}, "redirect": {"call"},

@@ -354,3 +354,50 @@ def test_waiting_callers_hear_their_place_and_the_wait_and_may_leave():
             state = next(s for s in w.ctl.by_call_id.values() if s.channel == ch.name)
             assert "left the line" in state.events and not w.ctl.router.calls.get(state.call_id)
     run(main())
+
+
+def test_when_the_controller_dies_while_an_agent_rings_the_call_still_completes():
+    """The agent leg was already originated with Application=Bridge: Asterisk connects it."""
+    async def main():
+        async with World() as w:
+            w.phones["anna"].answer_after = 3.0
+            w.ctl.agent_login("anna")
+            ch = Caller("2001", "0701112233", keys=((3.0, "1"),)).dial(w.pbx)
+            await w.until(lambda: w.phones["anna"].calls == 1)
+            await kill(w)
+            await w.until(lambda: ch.bridge is not None)  # anna answers: still connected
+            await w.until(lambda: ch.hungup, seconds=120)  # then the lease ends it in time
+    run(main())
+
+
+def test_when_the_controller_dies_with_a_caller_at_the_partner_nobody_is_stranded():
+    async def main():
+        async with World() as w:
+            trunk = Phone("partner-trunk", answer_after=1.0, talk=4.0)
+            trunk.register(w.pbx)
+            partner = entered(w, "vaxel-partner")
+            ch = Caller("2001", "0701112233", keys=((3.0, "0"),)).dial(w.pbx)
+            await w.until(lambda: ch.moh_class is not None)
+            w.ctl.set_crisis(True)
+            await w.until(lambda: ch.bridge is not None)  # talking with the partner
+            await kill(w)
+            await w.until(lambda: ch.hungup, seconds=120)
+            # after the partner, the re-armed lease ran out in the partner context's T
+            assert any(e["Exten"] == "T" for e in partner)
+    run(main())
+
+
+def test_a_conversation_that_ends_during_an_ami_blackout_is_closed_afterwards():
+    async def main():
+        async with World() as w:
+            w.phones["anna"].answer_after, w.phones["anna"].talk = 0.5, 3.0
+            fallback = entered(w, "vaxel-fallback")
+            w.ctl.agent_login("anna")
+            ch = Caller("2001", "0701112233", keys=((3.0, "1"),)).dial(w.pbx)
+            await w.until(lambda: w.ctl.router.agents["anna"].state is AgentState.BUSY)
+            w.server.drop_all()  # the conversation ends while the link is down
+            await w.until(lambda: ch.hungup)
+            assert fallback == []  # the controller let the caller go, not the lease
+            assert w.ctl.router.agents["anna"].state in (AgentState.WRAP_UP, AgentState.READY)
+            assert not w.ctl.calls and not w.ctl.router.calls
+    run(main())

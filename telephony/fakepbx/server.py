@@ -116,6 +116,11 @@ class AmiSession(asyncio.Protocol):
     def event(self, headers: list[tuple[str, str]]) -> None:
         if self.user is None or not self.events_on:
             return
+        read = self.server.users[self.user].read
+        # Asterisk sends a user only the event classes its `read` names
+        if (read != "all" and len(headers) > 1 and headers[1][0] == "Privilege"
+                and not set(headers[1][1].split(",")) & set(read.split(","))):
+            return
         if self._held is not None:
             self._held.append(encode(headers))
             return

@@ -1,0 +1,176 @@
+"""Controller CPU per completed call at 50, 200 and 500 concurrent calls, and the longest
+event-loop stall.
+
+The fake PBX runs in its own process (with the callers and the agents' phones), so the CPU
+measured is the controller's alone: AMI link, Router, IVR, call supervision. Each call: the IVR
+(a key during the menu prompt), the line, an agent answers after 0.5 s, talks 4 s, no wrap-up.
+The controller keeps one agent a concurrent call. Both sides run 10x faster than life.
+Aims: under 1 ms of CPU per call; no stall of the event loop near 100 ms (Asterisk drops an AMI
+client that stops reading): the aim is under 50 ms.
+
+    python bench/bench_controller.py [--calls-per-level 3]   (calls = level x this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCALE = 0.1
+
+
+def write_config(folder: Path, agents: int) -> None:
+    ids = [f"a{i}" for i in range(agents)]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vaxel.yaml").write_text(json.dumps({
+        "numbers": {"0812345": {"menu": "huvudmeny"}},
+        "prompts": {"huvudmeny": {"sv": "Välkommen", "en": "Welcome"},
+                    "inget-val": {"sv": "Inget val", "en": "No choice"}},
+        "menus": {"huvudmeny": {"prompt": "huvudmeny", "options": {"1": {"group": "bench"}},
+                                "on_timeout": {"prompt": "inget-val",
+                                               "then": {"group": "bench"}},
+                                "on_invalid": {"then": {"group": "bench"}}}},
+        "groups": {"bench": {"name": "Bench", "wrap_up": "0s",
+                             "announce": {"every": "10m"}}},
+        "agents": {a: {"name": a, "groups": {"bench": 1}} for a in ids},
+    }), encoding="utf-8")
+    (folder / "telephony.yaml").write_text(json.dumps({
+        "numbers": ["0812345"], "lease": "30s",
+        "partner": {"trunk": "partner-trunk", "numbers": ["0701234567"]},
+        "agents": [{"id": a, "device": f"PJSIP/{a}"} for a in ids],
+    }), encoding="utf-8")
+
+
+async def pbx_side(config: Path, concurrent: int, total: int) -> None:
+    """The PBX process: serves AMI, keeps `concurrent` callers in the system until `total`."""
+    from telephony.dialplan import load_settings, render_extensions
+    from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
+    from telephony.fakepbx.actors import Answer, Caller, Phone
+
+    settings = load_settings(config)
+    pbx = FakePbx(Dialplan.parse(render_extensions(settings)), time_scale=SCALE)
+    pbx.sounds.add_dir(ROOT / "sounds")
+    pbx.sounds.add("vaxel/sv/huvudmeny", 3.0)
+    for agent in settings.agents:
+        phone = Phone(agent.id)
+        phone.script = [Answer("answer", 0.5, 4.0) for _ in range(10_000)]
+        phone.register(pbx)
+    from telephony.dialplan import READ_CLASSES, WRITE_CLASSES
+
+    server = AmiServer(pbx, {"vaxel": AmiUser("bench", ",".join(READ_CLASSES),
+                                              ",".join(WRITE_CLASSES))})
+    port = await server.start()
+    print(port, flush=True)
+    await asyncio.to_thread(sys.stdin.readline)  # the controller is up
+    made = 0
+    active: list[Caller] = []
+    while made < total or any(not c.channel.hungup for c in active if c.channel):
+        active = [c for c in active if c.channel is None or not c.channel.hungup]
+        while len(active) < concurrent and made < total:
+            made += 1
+            caller = Caller(f"c{made}", f"07{made:08d}", keys=((1.0, "1"),))
+            caller.dial(pbx)
+            active.append(caller)
+        await asyncio.sleep(0.02)
+    print("done", flush=True)
+    await asyncio.sleep(1)
+    await server.stop()
+
+
+async def controller_side(config: Path, port: int, pbx: subprocess.Popen, total: int
+                          ) -> dict[str, float]:
+    from config.loader import load_folder
+    from config.versions import ConfigHistory
+    from controller.engine import Controller
+    from telephony.ami_link import AmiLink
+    from telephony.dialplan import load_settings
+
+    settings = load_settings(config)
+    link = AmiLink("127.0.0.1", port, "vaxel", "bench", queue_size=10**6)
+    await link.start()
+    history = ConfigHistory(load_folder(config), dt.datetime(2026, 11, 24, 10))
+    ctl = Controller(history.active, settings, link, time_scale=SCALE)
+    ctl.start()
+    for agent_id in history.active.config.agents:
+        ctl.agent_login(agent_id)
+    worst = 0.0
+
+    async def watch() -> None:
+        nonlocal worst
+        loop = asyncio.get_running_loop()
+        while True:
+            t0 = loop.time()
+            await asyncio.sleep(0.005)
+            worst = max(worst, loop.time() - t0 - 0.005)
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    assert pbx.stdin is not None
+    pbx.stdin.write("go\n")
+    pbx.stdin.flush()
+    while ctl.statistics()["calls"] < total or ctl.calls:  # every call came and went
+        await asyncio.sleep(0.05)
+        if time.perf_counter() - wall0 > 120:
+            raise RuntimeError(f"stuck at {ctl.statistics()}, {len(ctl.calls)} calls on, "
+                               f"{link.statistics().connects - 1} AMI reconnects: "
+                               f"{[(c.channel, c.events) for c in ctl.calls.values()][:3]}")
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    watcher.cancel()
+    await ctl.stop()
+    await link.close()
+    return {"reconnects": link.statistics().connects - 1,
+            "cpu_ms_per_call": 1000 * cpu / total, "wall_s": wall, "stall_ms": 1000 * worst,
+            "answered": ctl.statistics()["answered"], "abandoned": ctl.statistics()["abandoned"]}
+
+
+def run_level(concurrent: int, total: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "conf"
+        write_config(config, concurrent)
+        pbx = subprocess.Popen([sys.executable, __file__, "--pbx", str(config), str(concurrent),
+                                str(total)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert pbx.stdout is not None
+        port = int(pbx.stdout.readline())
+        try:
+            return asyncio.run(controller_side(config, port, pbx, total))
+        finally:
+            pbx.kill()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls-per-level", type=int, default=3)
+    ap.add_argument("--pbx", nargs=3)
+    args = ap.parse_args()
+    if args.pbx:
+        asyncio.run(pbx_side(Path(args.pbx[0]), int(args.pbx[1]), int(args.pbx[2])))
+        return
+    print("controller CPU per completed call (fake PBX in its own process), 10x speed")
+    print(f"{'concurrent':>10} {'calls':>6} {'CPU/call':>10} {'longest stall':>14} {'wall':>7}"
+          f" {'answered':>9} {'AMI reconnects':>15}")
+    worst_cpu = worst_stall = 0.0
+    for concurrent in (50, 200, 500):
+        total = concurrent * args.calls_per_level
+        r = run_level(concurrent, total)
+        worst_cpu = max(worst_cpu, r["cpu_ms_per_call"])
+        worst_stall = max(worst_stall, r["stall_ms"])
+        print(f"{concurrent:>10} {total:>6} {r['cpu_ms_per_call']:>8.2f}ms "
+              f"{r['stall_ms']:>12.1f}ms {r['wall_s']:>6.1f}s {r['answered']:>9.0f}"
+              f" {r['reconnects']:>15.0f}", flush=True)
+    print(f"aim under 1 ms CPU per call: {'met' if worst_cpu < 1 else 'MISSED'} "
+          f"({worst_cpu:.2f} ms); aim stall under 50 ms: "
+          f"{'met' if worst_stall < 50 else 'MISSED'} ({worst_stall:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()
