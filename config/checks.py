@@ -98,6 +98,11 @@ def _references(c: IvrConfig, r: _Report) -> None:
         for gid in agent.groups:
             if gid not in c.groups:
                 r.add(("agents", agent_id, "groups", gid), f"group {gid!r} is not defined")
+    staffed = {gid for a in c.agents.values() for gid in a.groups}
+    for name, group in c.groups.items():
+        if name not in staffed and not any(rule.when == "no_agents" for rule in group.overflow):
+            r.add(("groups", name), f"group {name!r} has no agents and no no_agents overflow "
+                                    "rule: its callers would wait for nobody", "warning")
     if c.crisis.prompt is not None:
         prompt(("crisis", "prompt"), c.crisis.prompt)
 

@@ -35,6 +35,8 @@ menus:
 groups:
   a: {name: A}
   b: {name: B}
+agents:
+  x: {name: X, groups: {a: 1, b: 1}}
 transfer_allowlist: ["0701234567"]
 """
 
@@ -49,7 +51,7 @@ def problems(tmp_path, text=None, sounds=None):
         write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
         load_folder(tmp_path, sounds=sounds)
-    return [str(p) for p in err.value.problems]
+    return [str(p) for p in err.value.errors]
 
 
 def line_of(text, needle, nth=1):
@@ -65,7 +67,8 @@ def test_the_base_configuration_is_valid(tmp_path):
 def test_broken_yaml_names_the_place(tmp_path):
     text = BASE.replace("  b: {name: B}", "  b: {name: B")
     (p,) = problems(tmp_path, text)
-    assert "not valid YAML" in p and f"vaxel.yaml:{line_of(text, 'transfer_allowlist')}:" in p
+    # the parser notices at the next key, right after the unclosed mapping
+    assert "not valid YAML" in p and f"vaxel.yaml:{line_of(text, 'agents:')}:" in p
 
 
 def test_a_duplicate_key_names_both_lines(tmp_path):
@@ -199,3 +202,9 @@ def test_missing_and_stale_sounds_are_errors_naming_the_fix(tmp_path):
 def test_all_errors_are_listed_at_once(tmp_path):
     text = BASE.replace("{group: b}", "{group: nope}").replace("prompt: other", "prompt: nix")
     assert len(problems(tmp_path, text)) == 2
+
+
+def test_a_group_nobody_staffs_is_a_warning(tmp_path):
+    loaded = load_folder(write(tmp_path, BASE.replace("groups: {a: 1, b: 1}", "groups: {b: 1}")))
+    assert any("group 'a' has no agents and no no_agents overflow rule" in str(w)
+               for w in loaded.warnings)
