@@ -106,13 +106,7 @@ class Action(_Model):
                     if getattr(self, k) is not None)
 
 
-def _action(v: object) -> object:
-    if v in ("repeat", "back"):
-        return v
-    return v
-
-
-Option = Annotated[Action | Literal["repeat", "back"], BeforeValidator(_action)]
+Option = Action | Literal["repeat", "back"]
 
 
 class Retry(_Model):

@@ -232,6 +232,12 @@ def _address(text: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from controller.demo import main_demo
+
+    return main_demo(args)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
@@ -341,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--calls-per-hour", type=float, default=90)
     dm.add_argument("--seed", type=int, default=1)
     dm.add_argument("--verbose", action="store_true", help="log every call event")
-    dm.set_defaults(func=lambda a: __import__("controller.demo", fromlist=["x"]).main_demo(a))
+    dm.set_defaults(func=cmd_demo)
 
     rn = sub.add_parser("run", help="run the controller against Asterisk's AMI")
     rn.add_argument("--config", type=Path, required=True, help="configuration folder")

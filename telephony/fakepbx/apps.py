@@ -95,7 +95,7 @@ async def run(pbx: FakePbx, ch: Channel, app: str, data: str) -> bool | None:
             await pbx.sleep(seconds)
             pbx.var_set(ch, "PLAYBACKSTATUS", "SUCCESS")
     elif name == "background":
-        return await background(pbx, ch, args[0]) and None
+        await background(pbx, ch, args[0])
     elif name == "senddtmf":
         target = ch.peer if ch.peer is not None else ch
         for digit in args[0]:

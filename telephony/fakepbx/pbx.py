@@ -24,10 +24,8 @@ from typing import Any
 from telephony.fakepbx import apps
 from telephony.fakepbx.bridge import Bridge
 from telephony.fakepbx.channel import (
-    BUSY,
     DOWN,
     RING,
-    RINGING,
     UP,
     BridgeInterrupt,
     Channel,
@@ -649,5 +647,3 @@ def parse_caller_id(text: str) -> tuple[str, str]:
         return (name or "<unknown>", num.strip() or "<unknown>")
     return ("<unknown>", text or "<unknown>")
 
-
-__all__ = ["BUSY", "RINGING", "FakePbx", "OriginateRequest"]
