@@ -97,6 +97,7 @@ class Controller:
         self.calls: dict[str, CallState] = {}  # by caller channel
         self.by_call_id: dict[str, CallState] = {}
         self.legs: dict[str, str] = {}  # agent leg ChannelId -> call id
+        self.leg_channels: dict[str, str] = {}  # agent leg ChannelId -> its channel name
         self._ids = itertools.count(1)
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -178,6 +179,8 @@ class Controller:
                 self._spawn(self._back_from_partner(self.calls[channel]))
             elif channel in self.calls:
                 self._back_in_agi(self.calls[channel])
+        elif name == "Newchannel" and msg.get("Uniqueid", "") in self.legs:
+            self.leg_channels[msg["Uniqueid"]] = channel
         elif name == "OriginateResponse":
             leg = msg.get("Uniqueid", "")
             if leg in self.legs and msg.get("Response") != "Success":
@@ -430,11 +433,15 @@ class Controller:
             self._leg_failed(leg)
 
     async def _hangup_leg(self, leg: str) -> None:
+        """Stops a ringing agent leg, by the name its Newchannel gave (Status only if that
+        event was missed, as after a reconnect)."""
         with contextlib.suppress(TelephonyError):
-            status = await self.link.list_action("Status")
-            for item in status:
-                if item.get("Uniqueid") == leg:
-                    await self.link.action("Hangup", [("Channel", item["Channel"])])
+            name = self.leg_channels.get(leg)
+            if name is None:
+                status = await self.link.list_action("Status")
+                name = next((m["Channel"] for m in status if m.get("Uniqueid") == leg), None)
+            if name is not None:
+                await self.link.action("Hangup", [("Channel", name)])
 
     async def _to_partner(self, state: CallState, reason: str) -> None:
         """Overflow: clear the lease first (a caller bridged by Dial keeps it and would be cut
@@ -488,6 +495,7 @@ class Controller:
             self._apply(self.router.offer_answered(state.agent, self.now()))
 
     def _leg_failed(self, leg: str) -> None:
+        self.leg_channels.pop(leg, None)
         call_id = self.legs.pop(leg, None)
         state = self.by_call_id.get(call_id or "")
         if state is None or state.agent is None:
@@ -504,6 +512,7 @@ class Controller:
             self._leg_failed(leg)
             return
         self.legs.pop(leg, None)
+        self.leg_channels.pop(leg, None)
         if (state is not None and state.agent is not None
                 and state.call_id in self.router.calls):
             self._note(state, "agent hung up")
