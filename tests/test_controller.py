@@ -143,6 +143,20 @@ def test_a_caller_who_hangs_up_mid_conversation_ends_it_once():
     run(main())
 
 
+def test_an_agent_who_hangs_up_as_they_answer_ends_the_call():
+    """The phone hangs up before Dial has bridged it (Dial first answers its own side, which
+    waits up to 500 ms for media): the bridge ends at once instead of holding the caller."""
+    async def main():
+        async with World() as w:
+            w.phones["anna"].talk = 0.0
+            w.ctl.agent_login("anna")
+            ch = Caller("2001", "0701112233", keys=((3.0, "1"),)).dial(w.pbx)
+            await w.until(lambda: ch.hungup and not w.ctl.calls)
+            assert not w.pbx.channels and w.pbx.errors == []
+            assert w.ctl.statistics()["answered"] == 1
+    run(main())
+
+
 def test_a_caller_who_gives_up_while_waiting_counts_as_abandoned():
     async def main():
         async with World() as w:

@@ -208,8 +208,9 @@ async def dial(pbx: FakePbx, ch: Channel, args: list[str]) -> None:
         pbx.var_set(ch, "DIALEDPEERNAME", callee.name)
     pbx.var_set(ch, "DIALEDPEERNUMBER", callee.dial_string)
     await answer(pbx, ch)
-    br = pbx.bridge(ch, callee, keep_lease=True)
-    await br.ended.wait()
+    if not callee.hungup:  # a callee who hung up while Dial answered its side: no bridge
+        br = pbx.bridge(ch, callee, keep_lease=True)
+        await br.ended.wait()
     ch.hangup_cause = callee.hangup_cause
     pbx.var_set(ch, "DIALSTATUS", "ANSWER")
     pbx.var_set(ch, "ANSWEREDTIME", str(int(pbx.now() - answered)))  # whole seconds, truncated
