@@ -20,7 +20,7 @@ from config.loader import load_folder
 from config.versions import ConfigHistory
 from controller.engine import Controller
 from telephony.ami_link import AmiLink
-from telephony.dialplan import load_settings, render_extensions
+from telephony.dialplan import load_settings, render_extensions, render_manager
 from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
 from telephony.fakepbx.actors import Answer, Caller, Phone
 
@@ -50,7 +50,9 @@ async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hou
     trunk = Phone(settings.partner.trunk, answer_after=2.0)
     trunk.script = [Answer("answer", 2.0, rng.lognormvariate(4.8, 0.5)) for _ in range(500)]
     trunk.register(pbx)
-    server = AmiServer(pbx, {settings.ami.username: AmiUser("demo")})
+    # the AMI user as manager_vaxel.conf defines it for Asterisk: classes and event filters
+    user = AmiUser.from_conf(render_manager(settings, "demo"), settings.ami.username)
+    server = AmiServer(pbx, {settings.ami.username: user})
     port = await server.start()
     link = AmiLink("127.0.0.1", port, settings.ami.username, "demo")
     await link.start()

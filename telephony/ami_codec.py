@@ -123,6 +123,7 @@ class Message:
 Item = Banner | Message | Garbage
 
 _BLANK = re.compile(rb"\n\r?\n")  # the empty line that ends a message
+_HEADER = re.compile(r"^([^: \n]+): ?(.*)$", re.M)  # one well-formed `Name: value` line
 MAX_MESSAGE = 256 * 1024  # bytes of one message before it is taken line by line
 
 
@@ -186,6 +187,13 @@ class AmiParser:
         text = block.decode("utf-8", "replace")
         if "\r" in text:
             text = text.replace("\r\n", "\n")
+        opener = self._opener
+        joined = ("\n" + opener) in text or ("\n" + opener.lower()) in text
+        if len(block) <= self._max_line and not joined:
+            pairs = _HEADER.findall(text)
+            if pairs and len(pairs) == text.count("\n") + 1:  # every line well formed
+                out.append(Message(tuple(pairs), {k.lower(): v for k, v in reversed(pairs)}))
+                return
         lines = text.split("\n")
         if len(block) > self._max_line:
             kept = []
@@ -196,8 +204,7 @@ class AmiParser:
                 else:
                     kept.append(line)
             lines = kept
-        opener = self._opener
-        if ("\n" + opener) in text or ("\n" + opener.lower()) in text:
+        if joined:
             # a blank line went missing: cut where a line opens the next message
             start = 0
             for k in range(1, len(lines)):

@@ -182,7 +182,8 @@ class AmiLink:
         self.stats = LinkStatistics()
         self._ids = itertools.count(1)
         self._pending: dict[str, _Pending] = {}
-        self._agi: dict[tuple[str, str], asyncio.Future[AgiResult]] = {}
+        # AGI commands awaiting their AsyncAGIExec, by channel, then CommandID
+        self._agi: dict[str, dict[str, asyncio.Future[AgiResult]]] = {}
         self._protocol: _Protocol | None = None
         self._logged_in = asyncio.Event()
         self._closed = False
@@ -281,19 +282,24 @@ class AmiLink:
         command_id = f"vx-{next(self._ids)}"
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[AgiResult] = loop.create_future()
-        self._agi[channel, command_id] = fut
+        self._agi.setdefault(channel, {})[command_id] = fut
         try:
             await self.action("AGI", [("Channel", channel), ("Command", command),
                                       ("CommandID", command_id)])
-            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+            async with asyncio.timeout(timeout):
+                return await fut
         except TimeoutError:
             raise ActionTimeout(f"AGI {command!r} on {channel}: no result in {timeout} s") from None
         finally:
-            self._agi.pop((channel, command_id), None)
+            waiting = self._agi.get(channel)
+            if waiting is not None:
+                waiting.pop(command_id, None)
+                if not waiting:
+                    del self._agi[channel]
 
     def statistics(self) -> LinkStatistics:
         self.stats.pending = len(self._pending)
-        self.stats.agi_pending = len(self._agi)
+        self.stats.agi_pending = sum(len(w) for w in self._agi.values())
         return self.stats
 
     async def _send(self, name: str, headers: Mapping[str, str] | Iterable[tuple[str, str]],
@@ -311,7 +317,8 @@ class AmiLink:
         self.stats.actions_sent += 1
         limit = self.action_timeout if timeout is None else timeout
         try:
-            result = await asyncio.wait_for(asyncio.shield(fut), limit)
+            async with asyncio.timeout(limit):
+                result = await fut
         except TimeoutError:
             raise ActionTimeout(f"{name}: no response in {limit} s") from None
         finally:
@@ -363,13 +370,13 @@ class AmiLink:
         self.stats.events += 1
         self.stats.by_event[name] = self.stats.by_event.get(name, 0) + 1
         if name == "AsyncAGIExec":
-            fut = self._agi.get((msg.get("Channel", ""), msg.get("CommandId", "")))
+            fut = self._agi.get(msg.get("Channel", ""), {}).get(msg.get("CommandId", ""))
             if fut is not None and not fut.done():
                 fut.set_result(parse_result(msg.get("Result", "")))
         elif name in ("AsyncAGIEnd", "Hangup"):
             channel = msg.get("Channel", "")
-            for (ch, _), fut in list(self._agi.items()):
-                if ch == channel and not fut.done():
+            for fut in list(self._agi.get(channel, {}).values()):
+                if not fut.done():
                     fut.set_exception(ConnectionLost(f"{channel} left AGI ({name})"))
         self._put(msg)
 
@@ -430,7 +437,7 @@ class AmiLink:
         for pending in list(self._pending.values()):
             if not pending.future.done():
                 pending.future.set_exception(ConnectionLost(f"{pending.name}: {reason}"))
-        for fut in list(self._agi.values()):
+        for fut in [f for waiting in self._agi.values() for f in waiting.values()]:
             if not fut.done():
                 fut.set_exception(ConnectionLost(f"AGI: {reason}"))
         if was_up:

@@ -38,9 +38,26 @@ ACTION_AUTHORITY = {
     "command": {"command"}, "ping": set(), "events": set(), "login": set(), "logoff": set(),
 }
 
+# The events the engine reads: manager.conf event filters (Asterisk 22's structured form), so
+# Asterisk never formats and sends the other ~50 events of a call (Newexten, VarSet, Dial*,
+# Newstate, MusicOnHold*, AGIExec*, DeviceStateChange...). Filters apply to events only; the
+# responses and listings of actions (Status, CoreShowChannels) always arrive.
+AGENT_LEG_PREFIX = "vx-leg-"  # the ChannelId of every agent leg the controller originates
+EVENT_FILTERS = (
+    ("name(AsyncAGIStart)", ""),
+    ("name(AsyncAGIExec)", ""),
+    ("name(AsyncAGIEnd)", ""),
+    ("name(OriginateResponse)", ""),
+    ("name(Hangup)", ""),
+    # the agent leg's channel name (to cancel it while it rings)
+    ("name(Newchannel),header(Uniqueid),method(starts_with)", AGENT_LEG_PREFIX),
+    # the caller entering the agent's bridge (the agent answered)
+    ("name(BridgeEnter),header(Context),method(exact)", "vaxel-inbound"),
+)
+
 # Where a caller runs AsyncAGI in [vaxel-inbound]: on arrival, and again after an agent's call.
-INBOUND_AGI_PRIORITY = 4
-RETURN_AGI_PRIORITY = 6
+INBOUND_AGI_PRIORITY = 5
+RETURN_AGI_PRIORITY = 7
 
 _NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,40}$")
@@ -152,7 +169,8 @@ def render_manager(settings: DialplanSettings, secret: str, source: str = "telep
         raise SettingsError("the AMI secret must be a non-empty single line without ';'")
     return _env().get_template("manager_vaxel.conf.j2").render(
         settings=settings, secret=secret, source=source,
-        read_classes=",".join(READ_CLASSES), write_classes=",".join(WRITE_CLASSES))
+        read_classes=",".join(READ_CLASSES), write_classes=",".join(WRITE_CLASSES),
+        event_filters=EVENT_FILTERS)
 
 
 def allowed(action: str, write_classes: tuple[str, ...] = WRITE_CLASSES) -> bool:

@@ -10,7 +10,7 @@ from config.loader import load_folder
 from config.versions import ConfigHistory
 from controller.engine import Controller
 from telephony.ami_link import AmiLink
-from telephony.dialplan import load_settings, render_extensions
+from telephony.dialplan import load_settings, render_extensions, render_manager
 from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
 from telephony.fakepbx.actors import Caller, Phone
 
@@ -29,7 +29,9 @@ class World:
                                                                           "cecilia")}
         for phone in self.phones.values():
             phone.register(self.pbx)
-        self.server = AmiServer(self.pbx, {"vaxel": AmiUser("s")})
+        # the AMI user exactly as manager_vaxel.conf defines it: classes and event filters
+        user = AmiUser.from_conf(render_manager(settings, "s"), settings.ami.username)
+        self.server = AmiServer(self.pbx, {"vaxel": user})
         self.link = AmiLink("127.0.0.1", await self.server.start(), "vaxel", "s")
         await self.link.start()
         history = ConfigHistory(load_folder(EXAMPLE), TUESDAY)
@@ -73,6 +75,8 @@ def test_the_happy_path_ivr_queue_agent_wrap_up():
             assert anna.state is AgentState.WRAP_UP  # 30 s of after-call work
             await w.until(lambda: anna.state is AgentState.READY, seconds=40)
             assert not w.ctl.router.calls
+            # nothing of the call stays behind in the controller
+            assert not (w.ctl.calls or w.ctl.by_call_id or w.ctl.legs or w.ctl.leg_channels)
     run(main())
 
 
@@ -140,6 +144,7 @@ def test_a_caller_who_hangs_up_mid_conversation_ends_it_once():
             await asyncio.sleep(2 * SCALE)
             assert w.pbx.errors == [] and not w.ctl.router.calls
             assert w.ctl.statistics()["answered"] == 1
+            assert not (w.ctl.by_call_id or w.ctl.legs or w.ctl.leg_channels)
     run(main())
 
 
@@ -240,6 +245,32 @@ def test_a_restarted_controller_adopts_waiting_callers_in_their_places():
             # the lease is kept fresh by the new controller: nobody fell to the fallback
             await asyncio.sleep(40 * SCALE)
             assert not second.hungup and second.lease_deadline is not None
+    run(main())
+
+
+def test_a_restarted_controller_takes_a_caller_in_the_menus_through_them_again():
+    async def main():
+        async with World() as w:
+            # the first key reaches the dead controller's menu, still playing; the caller
+            # hears the menu again and presses again
+            ch = Caller("2001", "0701112233", keys=((12.0, "1"), (16.0, "1"))).dial(w.pbx)
+            await w.until(lambda: ch.name in w.ctl.calls)
+            call_id = w.ctl.calls[ch.name].call_id
+            assert call_id == f"vx-{ch.uniqueid}" == ch.variables["VAXEL_CALLID"]
+            await asyncio.sleep(2 * SCALE)
+            await kill(w)
+            await asyncio.sleep(3 * SCALE)
+            await restart(w)
+            await w.until(lambda: ch.name in w.ctl.calls)
+            state = w.ctl.calls[ch.name]
+            assert state.call_id == call_id
+            await w.until(lambda: state.events[-1:] == ["ivr group barn-och-utbildning keys=1"])
+            assert w.ctl.router.position(call_id) == 1
+            # nobody staffs the group, so its rule moves the caller on: the place follows
+            await w.until(lambda: ch.variables.get("VAXEL_PLACE", "").startswith(state.group))
+            group, arrival = ch.variables["VAXEL_PLACE"].split()
+            assert group == w.ctl.router.calls[call_id].group_id
+            assert float(arrival) == round(w.ctl.router.calls[call_id].arrival, 3)
     run(main())
 
 
@@ -356,6 +387,8 @@ def test_waiting_callers_hear_their_place_and_the_wait_and_may_leave():
                     for i in (10, 11)]
             await w.until(lambda: all(c.bridge is not None for c in busy))
             ch = Caller("2001", "0701112233", keys=((3.0, "0"), (60.0, "1"))).dial(w.pbx)
+            await w.until(lambda: ch.name in w.ctl.calls)
+            state = w.ctl.calls[ch.name]
             await w.until(lambda: ch.hungup, seconds=120)
             mine = [c for chan, c in played if chan == ch.name]
             said = [c.split()[2] for c in mine if c.startswith("STREAM FILE vaxel/sv/")]
@@ -364,7 +397,6 @@ def test_waiting_callers_hear_their_place_and_the_wait_and_may_leave():
                                 said[4], said[5]]
             assert said[4].startswith("vaxel/sv/num/") and said[5] == "vaxel/sv/phrase/minuter"
             assert said[6] == "vaxel/sv/lamna-kon" and said[-1] == "vaxel/sv/har-lamnat-kon"
-            state = next(s for s in w.ctl.by_call_id.values() if s.channel == ch.name)
             assert "left the line" in state.events and not w.ctl.router.calls.get(state.call_id)
     run(main())
 

@@ -102,7 +102,8 @@ def test_an_agent_leg_through_the_agent_context_bridges_and_returns_the_caller_t
                                         ("Async", "true"), ("ChannelId", "vx-leg-1")])
         enter = await until(link, lambda m: m.event == "BridgeEnter"
                             and m["Channel"] == caller.name)
-        assert enter["Priority"] == "5"  # re-arm the lease, then the second AGI
+        # next: re-arm the lease, then the second AGI
+        assert enter["Priority"] == str(RETURN_AGI_PRIORITY - 1)
         assert caller.lease_deadline is None  # bridging wiped the lease
         again = await until(link, lambda m: m.event == "AsyncAGIStart")
         assert again["Channel"] == caller.name and again["Priority"] == str(RETURN_AGI_PRIORITY)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from controller.cli import main
 from controller.run import run_controller
-from telephony.dialplan import load_settings, render_extensions
+from telephony.dialplan import load_settings, render_extensions, render_manager
 from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
 from telephony.fakepbx.actors import Caller, Phone
 
@@ -26,11 +26,12 @@ def test_vaxel_run_takes_calls_and_agents_act_through_the_api(monkeypatch, capsy
     monkeypatch.setenv("VAXEL_AMI_SECRET", "s3cret")
 
     async def scenario():
-        pbx = FakePbx(Dialplan.parse(render_extensions(load_settings(EXAMPLE))),
-                      time_scale=1.0)
+        settings = load_settings(EXAMPLE)
+        pbx = FakePbx(Dialplan.parse(render_extensions(settings)), time_scale=1.0)
         pbx.sounds.add_dir(ROOT / "sounds")
         Phone("anna", answer_after=0.2, talk=0.5).register(pbx)
-        server = AmiServer(pbx, {"vaxel": AmiUser("s3cret")})
+        user = AmiUser.from_conf(render_manager(settings, "s3cret"), settings.ami.username)
+        server = AmiServer(pbx, {"vaxel": user})
         ami_port = await server.start()
         api_port = free_port()
         api = f"http://127.0.0.1:{api_port}"

@@ -19,6 +19,7 @@ from typing import Any
 from telephony.ami_codec import AmiParser, Message, encode
 from telephony.fakepbx import agi
 from telephony.fakepbx.channel import Channel, JumpInterrupt
+from telephony.fakepbx.manager_conf import AmiUser
 from telephony.fakepbx.pbx import FakePbx, OriginateRequest
 
 log = logging.getLogger("vaxel.fakepbx.ami")
@@ -26,22 +27,6 @@ log = logging.getLogger("vaxel.fakepbx.ami")
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 WRITE_TIMEOUT = 0.1  # seconds a client may leave our writes unread
 WRITE_BUFFER_LIMIT = 256 * 1024
-
-
-@dataclass
-class AmiUser:
-    secret: str
-    read: str = "all"
-    write: str = "all"
-
-    def may(self, action: str) -> bool:
-        """Asterisk allows an action to a user holding any one of the action's classes."""
-        if self.write == "all":
-            return True
-        from telephony.dialplan import ACTION_AUTHORITY
-
-        need = ACTION_AUTHORITY.get(action, {"system"})
-        return not need or bool(need & set(self.write.split(",")))
 
 
 @dataclass
@@ -116,10 +101,7 @@ class AmiSession(asyncio.Protocol):
     def event(self, headers: list[tuple[str, str]]) -> None:
         if self.user is None or not self.events_on:
             return
-        read = self.server.users[self.user].read
-        # Asterisk sends a user only the event classes its `read` names
-        if (read != "all" and len(headers) > 1 and headers[1][0] == "Privilege"
-                and not set(headers[1][1].split(",")) & set(read.split(","))):
+        if not self.server.users[self.user].reads(headers):
             return
         if self._held is not None:
             self._held.append(encode(headers))
@@ -173,11 +155,13 @@ class AmiSession(asyncio.Protocol):
         self.server.stats.logins += 1
         self.respond(msg, "Success", ("Message", "Authentication accepted"))
         if self.events_on:
+            # written straight to the session by the login (astman_append): no class, no filter
             self.write([("Event", "FullyBooted"), ("Privilege", "system,all"),
                         ("Uptime", "19"), ("LastReload", "10"), ("Status", "Fully Booted")])
             peer = self.transport.get_extra_info("peername") if self.transport else None
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())
-            self.write([("Event", "SuccessfulAuth"), ("Privilege", "security,all"),
+            # a security event: it reaches only users reading `security`, through the filters
+            self.event([("Event", "SuccessfulAuth"), ("Privilege", "security,all"),
                         ("EventTV", stamp), ("Severity", "Informational"), ("Service", "AMI"),
                         ("EventVersion", "1"), ("AccountID", self.user),
                         ("SessionID", f"0x{id(self):x}"),
