@@ -42,12 +42,7 @@ from queues.router import Router
 from telephony.ami_codec import Message
 from telephony.ami_link import AmiLink, LinkDown, LinkUp
 from telephony.callio import AgiCallIO, CallerGone
-from telephony.dialplan import (
-    AGENT_LEG_PREFIX,
-    INBOUND_AGI_PRIORITY,
-    RETURN_AGI_PRIORITY,
-    DialplanSettings,
-)
+from telephony.dialplan import AGENT_LEG_PREFIX, DialplanSettings
 from telephony.errors import TelephonyError
 
 log = logging.getLogger("vaxel.calls")
@@ -182,16 +177,11 @@ class Controller:
         name = msg.event
         channel = msg.get("Channel", "")
         if name == "AsyncAGIStart":
-            first = msg.get("Priority") == str(INBOUND_AGI_PRIORITY)
-            if msg.get("Context") == "vaxel-inbound" and channel not in self.calls and first:
+            context = msg.get("Context")
+            if context == "vaxel-inbound" and channel not in self.calls:
                 self._new_call(msg)
-            elif msg.get("Context") == "vaxel-inbound" and channel not in self.calls:
-                # back from an agent's call that began before this controller: goodbye
-                self._spawn(AgiCallIO(self.link, channel).hangup())
-            elif channel in self.calls and msg.get("Context") == "vaxel-partner":
+            elif context == "vaxel-partner" and channel in self.calls:
                 self._spawn(self._back_from_partner(self.calls[channel]))
-            elif channel in self.calls:
-                self._back_in_agi(self.calls[channel])
         elif name == "Newchannel" and msg.get("Uniqueid", "") in self.legs:
             self.leg_channels[msg["Uniqueid"]] = channel
         elif name == "OriginateResponse":
@@ -235,24 +225,17 @@ class Controller:
         for channel, state in list(self.calls.items()):
             status = present.get(channel)
             if status is None:
+                # gone while we could not see: hung up, or a whole conversation happened (the
+                # dialplan hangs up after the agent); both end the call here
                 self._caller_gone(state)
             elif state.agent_leg is not None and not state.bridged:
-                leg = state.agent_leg
                 if status.get("BridgeID"):
                     self._bridged(state)  # answered while we could not see
-                elif status.get("Priority") == str(RETURN_AGI_PRIORITY):
-                    # the whole agent call happened while we could not see
-                    self._bridged(state)
-                    self._leg_ended(leg)
-                    self._back_in_agi(state)
-                elif leg not in uniqueids:
-                    self._leg_failed(leg)
-            elif state.bridged and not status.get("BridgeID") and (
-                    status.get("Priority") == str(RETURN_AGI_PRIORITY)):
-                # connected before, and the conversation ended while we could not see
-                if state.agent_leg is not None:
-                    self._leg_ended(state.agent_leg)
-                self._back_in_agi(state)
+                elif state.agent_leg not in uniqueids:
+                    self._leg_failed(state.agent_leg)
+        for leg, call_id in list(self.legs.items()):
+            if leg not in uniqueids and call_id not in self.by_call_id:
+                self._leg_ended(leg)  # its Hangup came while we could not see
         for channel, status in present.items():
             values = {k: v for k, v in status.variables().items() if v not in ("", "(null)")}
             if channel in self.calls or "VAXEL_CALLID" not in values:
@@ -294,12 +277,8 @@ class Controller:
     def _remember_place(self, state: CallState, group: str, arrival: float) -> None:
         """Writes the caller's place on its channel, for a restarted controller (best effort:
         without it a restarted controller sends the caller through the menus again)."""
-        self._spawn(self._setvar(state.channel, "VAXEL_PLACE", f"{group} {arrival:.3f}"))
-
-    async def _setvar(self, channel: str, name: str, value: str) -> None:
-        with contextlib.suppress(TelephonyError):
-            await self.link.action("Setvar", [("Channel", channel), ("Variable", name),
-                                              ("Value", value)])
+        self.link.send("Setvar", [("Channel", state.channel), ("Variable", "VAXEL_PLACE"),
+                                  ("Value", f"{group} {arrival:.3f}")])
 
     async def _keep_lease(self, state: CallState, *, now: bool = False) -> None:
         """Renews the dead-man lease while the caller is in AGI; never while bridged. A new
@@ -309,8 +288,7 @@ class Controller:
             await asyncio.sleep(lease / 3 * self.time_scale)
         while True:
             if not state.bridged:
-                with contextlib.suppress(TelephonyError):
-                    await state.io.renew_lease(lease)
+                state.io.renew_lease_nowait(lease)
             await asyncio.sleep(lease / 3 * self.time_scale)
 
     async def _run_call(self, state: CallState, number: str) -> None:
@@ -543,11 +521,6 @@ class Controller:
             self._note(state, "agent hung up")
             agent, state.agent = state.agent, None
             self._apply(self.router.call_ended(agent, self.now()))
-
-    def _back_in_agi(self, state: CallState) -> None:
-        """The agent hung up and the caller came back to AGI: the call is done; goodbye."""
-        state.bridged = False
-        self._spawn(state.io.hangup())
 
     def _caller_gone(self, state: CallState) -> None:
         self._note(state, "caller hung up")

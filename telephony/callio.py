@@ -125,9 +125,16 @@ class AgiCallIO:
     async def renew_lease(self, seconds: float) -> None:
         """Arms or renews the dead-man lease. Never call it on a bridged caller: a lease armed
         while bridged hangs the caller up when it runs out (FACTS)."""
-        await self.link.action("Setvar", [("Channel", self.channel),
-                                          ("Variable", "TIMEOUT(absolute)"),
-                                          ("Value", f"{seconds:g}")])
+        await self.link.action("Setvar", self._lease(seconds))
+
+    def renew_lease_nowait(self, seconds: float) -> bool:
+        """The same, without waiting for Asterisk's answer (the periodic renewal: a lost one is
+        made good by the next). False if the link is down."""
+        return self.link.send("Setvar", self._lease(seconds))
+
+    def _lease(self, seconds: float) -> list[tuple[str, str]]:
+        return [("Channel", self.channel), ("Variable", "TIMEOUT(absolute)"),
+                ("Value", f"{seconds:g}")]
 
     async def clear_lease(self) -> None:
         await self.renew_lease(0)

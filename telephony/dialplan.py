@@ -55,9 +55,8 @@ EVENT_FILTERS = (
     ("name(BridgeEnter),header(Context),method(exact)", "vaxel-inbound"),
 )
 
-# Where a caller runs AsyncAGI in [vaxel-inbound]: on arrival, and again after an agent's call.
+# Where a caller runs AsyncAGI in [vaxel-inbound] (the next priority hangs up).
 INBOUND_AGI_PRIORITY = 5
-RETURN_AGI_PRIORITY = 7
 
 _NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,40}$")

@@ -185,6 +185,21 @@ def test_every_action_times_out():
     run(main())
 
 
+def test_an_action_sent_without_waiting_arrives_and_its_response_is_dropped():
+    async def main():
+        pbx, server, link, _ = await started()
+        assert link.send("Setvar", [("Variable", "X"), ("Value", "1")]) is False  # down
+        await link.start()
+        await next_of(link, LinkUp)
+        assert link.send("Setvar", [("Channel", "PJSIP/nobody-1"), ("Variable", "X"),
+                                    ("Value", "1")])
+        await link.action("Ping")  # answered in order: the Setvar was handled before it
+        assert server.stats.actions["setvar"] == 1
+        assert link.statistics().pending == 0 and link.events.empty()  # the Error: dropped
+        await stop(pbx, server, link)
+    run(main())
+
+
 async def silent_server(replies_to_login: bool):
     """A server that says the banner, accepts login, then never answers again."""
     conns = []

@@ -15,7 +15,6 @@ from telephony.callio import AgiCallIO
 from telephony.dialplan import (
     INBOUND_AGI_PRIORITY,
     READ_CLASSES,
-    RETURN_AGI_PRIORITY,
     WRITE_CLASSES,
     SettingsError,
     allowed,
@@ -91,7 +90,7 @@ def test_without_a_controller_the_lease_takes_the_caller_to_the_partner():
     run(main())
 
 
-def test_an_agent_leg_through_the_agent_context_bridges_and_returns_the_caller_to_agi():
+def test_an_agent_leg_through_the_agent_context_bridges_and_the_agents_hangup_ends_the_call():
     async def main():
         anna = Phone("anna", answer_after=0.5, talk=2)
         pbx, link, close = await pbx_with([anna])
@@ -102,12 +101,12 @@ def test_an_agent_leg_through_the_agent_context_bridges_and_returns_the_caller_t
                                         ("Async", "true"), ("ChannelId", "vx-leg-1")])
         enter = await until(link, lambda m: m.event == "BridgeEnter"
                             and m["Channel"] == caller.name)
-        # next: re-arm the lease, then the second AGI
-        assert enter["Priority"] == str(RETURN_AGI_PRIORITY - 1)
+        assert enter["Priority"] == str(INBOUND_AGI_PRIORITY + 1)  # next: Hangup()
         assert caller.lease_deadline is None  # bridging wiped the lease
-        again = await until(link, lambda m: m.event == "AsyncAGIStart")
-        assert again["Channel"] == caller.name and again["Priority"] == str(RETURN_AGI_PRIORITY)
-        assert caller.lease_deadline is not None  # armed again before AGI
+        # anna hangs up after 2 s: the caller is hung up by the dialplan, not sent back to AGI
+        gone = await until(link, lambda m: m.event in ("Hangup", "AsyncAGIStart")
+                           and m["Channel"] == caller.name)
+        assert gone.event == "Hangup" and gone["Cause"] == "16"
         await close()
     run(main())
 
