@@ -451,8 +451,8 @@ class Controller:
         when it runs out), then Redirect to the partner context, where only allowlisted numbers
         exist."""
         self._note(state, f"to partner: {reason}")
-        if state.hold is not None:
-            state.hold.cancel()
+        _stop(state.hold)
+        state.hold = None
         number = self.settings.partner.numbers[0]
         state.bridged = True  # out of AGI: the lease keeper must not re-arm it
         try:
@@ -486,8 +486,8 @@ class Controller:
     def _bridged(self, state: CallState) -> None:
         """The agent answered: the caller left AGI into the bridge (the lease is wiped)."""
         state.bridged = True
-        if state.hold is not None:
-            state.hold.cancel()  # its WAIT FOR DIGIT will never report: the bridge took the call
+        _stop(state.hold)  # its WAIT FOR DIGIT will never report: the bridge took the call
+        state.hold = None
         if state.agent is not None and state.call_id in self.router.calls:
             self._note(state, f"connected to {state.agent}")
             call = self.router.calls[state.call_id]
@@ -525,8 +525,8 @@ class Controller:
     def _caller_gone(self, state: CallState) -> None:
         self._note(state, "caller hung up")
         for task in (state.task, state.hold, state.lease):
-            if task is not None:
-                task.cancel()
+            _stop(task)
+        state.task = state.hold = state.lease = None
         self.calls.pop(state.channel, None)
         self.by_call_id.pop(state.call_id, None)  # its agent leg's end finds no call: fine
         state.agent = None  # whatever the agent's leg does next, this call is over
@@ -534,3 +534,11 @@ class Controller:
             if self.router.calls[state.call_id].phase.value in ("waiting", "offered"):
                 self.counts["abandoned"] += 1
             self._apply(self.router.call_left(state.call_id, self.now()))
+
+
+def _stop(task: asyncio.Task[Any] | None) -> None:
+    """Cancels a call's task; the caller then forgets it. Kept, a cancelled task holds its
+    CancelledError, whose traceback holds the frame that holds the call's state, which holds the
+    task: a reference cycle only a full collection frees (40 ms of stall at 500 calls)."""
+    if task is not None:
+        task.cancel()

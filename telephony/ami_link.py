@@ -77,6 +77,7 @@ class _Pending:
     name: str
     future: asyncio.Future[Any]
     items: list[Message] | None = None  # set once the response said EventList: start
+    agi: bool = False  # an AGI action: its future waits on past Success for the AsyncAGIExec
 
 
 @dataclass
@@ -288,23 +289,31 @@ class AmiLink:
 
     async def agi(self, channel: str, command: str, *, timeout: float | None = None
                   ) -> AgiResult:
-        """Queues an AGI command on a channel in AsyncAGI and waits for its AsyncAGIExec.
-        Raises ConnectionLost if the channel leaves AGI or hangs up first."""
+        """Queues an AGI command on a channel in AsyncAGI and waits for its AsyncAGIExec, at
+        most `timeout` (default: the action timeout) after Asterisk's answer may take. Raises
+        ActionFailed if Asterisk refuses the command, ConnectionLost if the channel leaves AGI
+        or hangs up first. One future serves both the action's answer and the result."""
         command_id = f"vx-{next(self._ids)}"
+        action_id = f"vx-{next(self._ids)}"
+        payload = encode([("Action", "AGI"), ("ActionID", action_id), ("Channel", channel),
+                          ("Command", command), ("CommandID", command_id)])
+        protocol = self._protocol
+        if protocol is None or protocol.closed or not self.connected:
+            raise NotConnected("AGI: the AMI link is down")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[AgiResult] = loop.create_future()
         self._agi.setdefault(channel, {})[command_id] = fut
-        timer = None
+        self._pending[action_id] = _Pending("AGI", fut, agi=True)
+        protocol.write(payload)
+        self.stats.actions_sent += 1
+        limit = self.action_timeout + (self.action_timeout if timeout is None else timeout)
+        timer = loop.call_later(limit, _expire, fut,
+                                f"AGI {command!r} on {channel}: no result in {limit:g} s")
         try:
-            await self.action("AGI", [("Channel", channel), ("Command", command),
-                                      ("CommandID", command_id)])
-            if timeout is not None:
-                timer = loop.call_later(timeout, _expire, fut,
-                                        f"AGI {command!r} on {channel}: no result in {timeout} s")
             return await fut
         finally:
-            if timer is not None:
-                timer.cancel()
+            timer.cancel()
+            self._pending.pop(action_id, None)
             waiting = self._agi.get(channel)
             if waiting is not None:
                 waiting.pop(command_id, None)
@@ -363,6 +372,11 @@ class AmiLink:
         """Feeds a message to the action waiting for it; False if it is not part of the
         answer (an event that merely carries the ActionID, such as OriginateResponse)."""
         if msg.response is not None and pending.items is None:
+            if pending.agi:
+                self._pending.pop(action_id, None)
+                if msg.response == "Error" and not pending.future.done():
+                    pending.future.set_exception(ActionFailed("AGI", msg.get("Message", "")))
+                return True  # Success: the result comes with AsyncAGIExec
             if msg.get("EventList") == "start":
                 pending.items = []
             else:

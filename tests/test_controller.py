@@ -3,6 +3,7 @@ on a compressed clock: Exempelkommun with its real prompts."""
 
 import asyncio
 import datetime as dt
+import gc
 from pathlib import Path
 
 from agents import AgentState
@@ -160,6 +161,29 @@ def test_an_agent_who_hangs_up_as_they_answer_ends_the_call():
             assert not w.pbx.channels and w.pbx.errors == []
             assert w.ctl.statistics()["answered"] == 1
     run(main())
+
+
+def test_finished_calls_are_freed_at_once_not_left_to_the_garbage_collector():
+    """No reference cycle holds a call (a full collection over hundreds of dead calls stalls
+    the event loop for tens of milliseconds)."""
+    from controller.engine import CallState
+
+    async def main():
+        async with World() as w:
+            w.ctl.agent_login("anna")
+            talked = Caller("2001", "0701112233", keys=((3.0, "1"),)).dial(w.pbx)
+            gave_up = Caller("2002", "0701112244", keys=((3.0, "1"),),
+                             hangup_after=8.0).dial(w.pbx)
+            await w.until(lambda: talked.hungup and gave_up.hungup and not w.ctl.calls)
+            await asyncio.sleep(1 * SCALE)  # the cancelled tasks finish
+            left = [o for o in gc.get_objects() if isinstance(o, CallState)]
+            assert left == []
+    gc.collect()
+    gc.disable()
+    try:
+        run(main())
+    finally:
+        gc.enable()
 
 
 def test_a_caller_who_gives_up_while_waiting_counts_as_abandoned():
