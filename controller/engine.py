@@ -25,6 +25,7 @@ from typing import Any
 from agents.agent import Agent, Membership
 from config.versions import Version
 from ivr import phrases
+from ivr.hours import eves, public_holidays
 from ivr.interpreter import Outcome, run_ivr, sound
 from overflow.partner import PartnerCaps
 from queues.announce import AnnounceRules, Told, decide
@@ -69,7 +70,6 @@ class CallState:
     bridged: bool = False
     task: asyncio.Task[None] | None = None
     hold: asyncio.Task[Any] | None = None
-    lease: asyncio.Task[None] | None = None
     told: Told = field(default_factory=Told)  # announcements so far
     events: list[str] = field(default_factory=list)
 
@@ -115,11 +115,18 @@ class Controller:
         return self._clock() / self.time_scale
 
     def start(self) -> None:
+        # Swedish holidays take ~70 ms to compute: this year's and next year's now, not inside
+        # the first call of the day
+        year = self.wallclock().year
+        for y in (year, year + 1):
+            public_holidays(y)
+            eves(y)
         # What is loaded before the first call (configuration, holidays, prompts) lives as long
         # as the process: moved out of the collector's reach, a full collection no longer walks
         # it (about 30 ms for 130k objects: an event-loop stall).
         gc.freeze()
         self._reader = asyncio.get_running_loop().create_task(self._read())
+        self._spawn(self._keep_leases())
 
     async def stop(self) -> None:
         for task in [self._reader, *self._tasks]:
@@ -206,7 +213,8 @@ class Controller:
         self.by_call_id[call_id] = state
         self.counts["calls"] += 1
         log.info("call %s: %s from %s on %s", call_id, channel, state.caller, msg.get("Exten"))
-        state.lease = self._spawn(self._keep_lease(state, now=adopted))
+        if adopted:  # its lease may be running out
+            state.io.renew_lease_nowait(self.settings.lease)
         state.task = self._spawn(self._run_call(state, msg.get("Exten", "")))
         return state
 
@@ -260,7 +268,7 @@ class Controller:
         self._note(state, f"adopted in {group}")
         self.calls[state.channel] = state
         self.by_call_id[call_id] = state
-        state.lease = self._spawn(self._keep_lease(state, now=True))
+        state.io.renew_lease_nowait(self.settings.lease)  # it may be running out
         try:
             arrival = float(arrived)
         except ValueError:
@@ -280,16 +288,16 @@ class Controller:
         self.link.send("Setvar", [("Channel", state.channel), ("Variable", "VAXEL_PLACE"),
                                   ("Value", f"{group} {arrival:.3f}")])
 
-    async def _keep_lease(self, state: CallState, *, now: bool = False) -> None:
-        """Renews the dead-man lease while the caller is in AGI; never while bridged. A new
-        caller's lease was just armed by the dialplan; an adopted one's may be running out."""
+    async def _keep_leases(self) -> None:
+        """Renews the dead-man lease of every caller in AGI, never a bridged one's, every third
+        of a lease: one timer for all calls. A caller's lease is fresh on arrival (the dialplan
+        armed it), so it never falls below two thirds."""
         lease = self.settings.lease
-        if not now:
-            await asyncio.sleep(lease / 3 * self.time_scale)
         while True:
-            if not state.bridged:
-                state.io.renew_lease_nowait(lease)
             await asyncio.sleep(lease / 3 * self.time_scale)
+            for state in list(self.calls.values()):
+                if not state.bridged:
+                    state.io.renew_lease_nowait(lease)
 
     async def _run_call(self, state: CallState, number: str) -> None:
         try:
@@ -524,9 +532,9 @@ class Controller:
 
     def _caller_gone(self, state: CallState) -> None:
         self._note(state, "caller hung up")
-        for task in (state.task, state.hold, state.lease):
+        for task in (state.task, state.hold):
             _stop(task)
-        state.task = state.hold = state.lease = None
+        state.task = state.hold = None
         self.calls.pop(state.channel, None)
         self.by_call_id.pop(state.call_id, None)  # its agent leg's end finds no call: fine
         state.agent = None  # whatever the agent's leg does next, this call is over
