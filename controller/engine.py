@@ -43,7 +43,7 @@ from queues.router import Router
 from telephony.ami_codec import Message
 from telephony.ami_link import AmiLink, LinkDown, LinkUp
 from telephony.callio import AgiCallIO, CallerGone
-from telephony.dialplan import AGENT_LEG_PREFIX, DialplanSettings
+from telephony.dialplan import DialplanSettings
 from telephony.errors import TelephonyError
 
 log = logging.getLogger("vaxel.calls")
@@ -99,10 +99,9 @@ class Controller:
         self.calls: dict[str, CallState] = {}  # by caller channel
         self.by_call_id: dict[str, CallState] = {}
         self.legs: dict[str, str] = {}  # agent leg ChannelId -> call id
-        self.leg_channels: dict[str, str] = {}  # agent leg ChannelId -> its channel name
         self._ids = itertools.count(1)
         # agent leg ChannelIds stay unique across restarts (a leg of the last run may still live)
-        self._leg_prefix = f"{AGENT_LEG_PREFIX}{int(time.time() * 1000):x}-"
+        self._leg_prefix = f"vx-leg-{int(time.time() * 1000):x}-"
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reader: asyncio.Task[None] | None = None
@@ -189,8 +188,6 @@ class Controller:
                 self._new_call(msg)
             elif context == "vaxel-partner" and channel in self.calls:
                 self._spawn(self._back_from_partner(self.calls[channel]))
-        elif name == "Newchannel" and msg.get("Uniqueid", "") in self.legs:
-            self.leg_channels[msg["Uniqueid"]] = channel
         elif name == "OriginateResponse":
             leg = msg.get("Uniqueid", "")
             if leg in self.legs and msg.get("Response") != "Success":
@@ -444,15 +441,10 @@ class Controller:
             self._leg_failed(leg)
 
     async def _hangup_leg(self, leg: str) -> None:
-        """Stops a ringing agent leg, by the name its Newchannel gave (Status only if that
-        event was missed, as after a reconnect)."""
+        """Stops a ringing agent leg by its ChannelId: Asterisk looks a channel up by name,
+        then by Uniqueid (ast_channel_get_by_name), for Hangup as for every action."""
         with contextlib.suppress(TelephonyError):
-            name = self.leg_channels.get(leg)
-            if name is None:
-                status = await self.link.list_action("Status")
-                name = next((m["Channel"] for m in status if m.get("Uniqueid") == leg), None)
-            if name is not None:
-                await self.link.action("Hangup", [("Channel", name)])
+            await self.link.action("Hangup", [("Channel", leg)])
 
     async def _to_partner(self, state: CallState, reason: str) -> None:
         """Overflow: clear the lease first (a caller bridged by Dial keeps it and would be cut
@@ -506,7 +498,6 @@ class Controller:
             self._apply(self.router.offer_answered(state.agent, self.now()))
 
     def _leg_failed(self, leg: str) -> None:
-        self.leg_channels.pop(leg, None)
         call_id = self.legs.pop(leg, None)
         state = self.by_call_id.get(call_id or "")
         if state is None or state.agent is None:
@@ -523,7 +514,6 @@ class Controller:
             self._leg_failed(leg)
             return
         self.legs.pop(leg, None)
-        self.leg_channels.pop(leg, None)
         if (state is not None and state.agent is not None
                 and state.call_id in self.router.calls):
             self._note(state, "agent hung up")

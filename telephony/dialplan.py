@@ -42,15 +42,12 @@ ACTION_AUTHORITY = {
 # Asterisk never formats and sends the other ~50 events of a call (Newexten, VarSet, Dial*,
 # Newstate, MusicOnHold*, AGIExec*, DeviceStateChange...). Filters apply to events only; the
 # responses and listings of actions (Status, CoreShowChannels) always arrive.
-AGENT_LEG_PREFIX = "vx-leg-"  # the ChannelId of every agent leg the controller originates
 EVENT_FILTERS = (
     ("name(AsyncAGIStart)", ""),
     ("name(AsyncAGIExec)", ""),
     ("name(AsyncAGIEnd)", ""),
-    ("name(OriginateResponse)", ""),
+    ("name(OriginateResponse),header(Response),method(exact)", "Failure"),  # success: BridgeEnter
     ("name(Hangup)", ""),
-    # the agent leg's channel name (to cancel it while it rings)
-    ("name(Newchannel),header(Uniqueid),method(starts_with)", AGENT_LEG_PREFIX),
     # the caller entering the agent's bridge (the agent answered)
     ("name(BridgeEnter),header(Context),method(exact)", "vaxel-inbound"),
 )

@@ -77,7 +77,7 @@ def test_the_happy_path_ivr_queue_agent_wrap_up():
             await w.until(lambda: anna.state is AgentState.READY, seconds=40)
             assert not w.ctl.router.calls
             # nothing of the call stays behind in the controller
-            assert not (w.ctl.calls or w.ctl.by_call_id or w.ctl.legs or w.ctl.leg_channels)
+            assert not (w.ctl.calls or w.ctl.by_call_id or w.ctl.legs)
     run(main())
 
 
@@ -145,7 +145,7 @@ def test_a_caller_who_hangs_up_mid_conversation_ends_it_once():
             await asyncio.sleep(2 * SCALE)
             assert w.pbx.errors == [] and not w.ctl.router.calls
             assert w.ctl.statistics()["answered"] == 1
-            assert not (w.ctl.by_call_id or w.ctl.legs or w.ctl.leg_channels)
+            assert not (w.ctl.by_call_id or w.ctl.legs)
     run(main())
 
 
@@ -323,7 +323,7 @@ def test_a_whole_agent_call_inside_an_ami_blackout_is_understood_afterwards():
             await w.until(lambda: w.phones["anna"].calls == 1)
             w.server.drop_all()  # the reconnect takes longer than the whole conversation
             await w.until(lambda: ch.hungup and not w.ctl.calls)  # the controller let it go
-            assert not (w.ctl.legs or w.ctl.leg_channels or w.ctl.by_call_id)
+            assert not (w.ctl.legs or w.ctl.by_call_id)
             anna = w.ctl.router.agents["anna"]
             assert anna.state in (AgentState.WRAP_UP, AgentState.READY)
             assert w.server.stats.actions["originate"] == 1 and not w.ctl.router.calls

@@ -169,7 +169,9 @@ class FakePbx:
         return ch
 
     def find(self, name: str) -> Channel | None:
-        return self.channels.get(name)
+        """A channel by name, else by Uniqueid, as ast_channel_get_by_name() finds it for
+        every action that names a channel."""
+        return self.channels.get(name) or self.by_id.get(name)
 
     def local_pair(self, exten: str, context: str, *, uniqueid: str | None = None,
                    other_uniqueid: str | None = None) -> tuple[Channel, Channel]:
