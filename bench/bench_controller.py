@@ -11,7 +11,7 @@ runs max(1000, 6 x level) calls, `--repeats` times (CPU time on a shared 2-core 
 Aims: under 1 ms of CPU per call; no stall of the event loop near 100 ms (Asterisk drops an AMI
 client that stops reading): the aim is under 50 ms.
 
-    python bench/bench_controller.py [--repeats 3]
+    python bench/bench_controller.py [--repeats 3] [--burst 50] [--only 500]
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def write_config(folder: Path, agents: int) -> None:
     }), encoding="utf-8")
 
 
-async def pbx_side(config: Path, concurrent: int, total: int) -> None:
+async def pbx_side(config: Path, concurrent: int, total: int, burst: int) -> None:
     """The PBX process: serves AMI, keeps `concurrent` callers in the system until `total`."""
     from telephony.dialplan import load_settings, render_extensions
     from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
@@ -80,7 +80,7 @@ async def pbx_side(config: Path, concurrent: int, total: int) -> None:
     active: list[Caller] = []
     while made < total or any(not c.channel.hungup for c in active if c.channel):
         active = [c for c in active if c.channel is None or not c.channel.hungup]
-        for _ in range(min(concurrent - len(active), total - made, BURST)):
+        for _ in range(min(concurrent - len(active), total - made, burst)):
             made += 1
             caller = Caller(f"c{made}", f"07{made:08d}", keys=((1.0, "1"),))
             caller.dial(pbx)
@@ -142,13 +142,15 @@ async def controller_side(config: Path, port: int, pbx: subprocess.Popen, total:
             "answered": ctl.statistics()["answered"], "abandoned": ctl.statistics()["abandoned"]}
 
 
-def run_level(concurrent: int, total: int, probe: bool = False) -> dict[str, float]:
+def run_level(concurrent: int, total: int, probe: bool = False, burst: int = BURST
+              ) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "conf"
         write_config(config, concurrent)
         pbx = subprocess.Popen([sys.executable, __file__, "--pbx", str(config), str(concurrent),
-                                str(total)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                str(total), str(burst)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
         assert pbx.stdout is not None
         port = int(pbx.stdout.readline())
         try:
@@ -160,10 +162,13 @@ def run_level(concurrent: int, total: int, probe: bool = False) -> dict[str, flo
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--pbx", nargs=3)
+    ap.add_argument("--burst", type=int, default=BURST,
+                    help="new callers at most per 20 ms tick (default %(default)s)")
+    ap.add_argument("--only", type=int, help="one level only")
+    ap.add_argument("--pbx", nargs=4)
     args = ap.parse_args()
     if args.pbx:
-        asyncio.run(pbx_side(Path(args.pbx[0]), int(args.pbx[1]), int(args.pbx[2])))
+        asyncio.run(pbx_side(Path(args.pbx[0]), *map(int, args.pbx[1:])))
         return
     print(f"controller CPU per completed call (fake PBX in its own process), 10x speed, "
           f"median of {args.repeats} runs (range); the longest stall in one more run with a "
@@ -171,10 +176,11 @@ def main() -> None:
     print(f"{'concurrent':>10} {'calls':>6} {'CPU/call':>22} {'longest stall':>14}"
           f" {'events/call':>12} {'actions/call':>13} {'AMI reconnects':>15}")
     worst_cpu = worst_stall = 0.0
-    for concurrent in (50, 200, 500):
+    for concurrent in [args.only] if args.only else [50, 200, 500]:
         total = max(1000, 6 * concurrent)
-        runs = [run_level(concurrent, total) for _ in range(args.repeats)]
-        runs.append(run_level(concurrent, total, probe=True))  # the stall, in a run of its own
+        runs = [run_level(concurrent, total, burst=args.burst) for _ in range(args.repeats)]
+        # the stall, in a run of its own
+        runs.append(run_level(concurrent, total, probe=True, burst=args.burst))
         if any(r["answered"] != total for r in runs):
             raise SystemExit(f"not every call was answered: {runs}")
         cpus = sorted(r["cpu_ms_per_call"] for r in runs[:-1])
