@@ -26,3 +26,4 @@ bench: $(STAMP)
 	$(PY) bench/bench_router.py
 	$(PY) bench/bench_simulator.py
 	$(PY) bench/bench_ami.py
+	$(PY) bench/bench_controller.py
