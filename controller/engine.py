@@ -302,7 +302,9 @@ class Controller:
                                     self.now)
             state.outcome = outcome
             self._note(state, f"ivr {outcome.kind} {outcome.target} keys={outcome.keys}")
-            if outcome.kind == "group" and outcome.target is not None:
+            # no callback queue yet: a caller who asked for one waits in the group's line, which
+            # serves them as well (hanging up would lose them)
+            if outcome.kind in ("group", "callback") and outcome.target is not None:
                 state.group = outcome.target
                 arrival = self.now()
                 self._remember_place(state, outcome.target, arrival)
@@ -311,7 +313,7 @@ class Controller:
                 if state.call_id in self.router.calls and not state.bridged:
                     state.hold = self._spawn(self._hold(state))
             else:
-                await state.io.hangup()  # message, closed, callback and transfer land later
+                await state.io.hangup()  # a message, closed (both played), or a transfer
         except CallerGone:
             pass
 
