@@ -69,6 +69,9 @@ def _references(c: IvrConfig, r: _Report) -> None:
         if a.transfer is not None and a.transfer not in c.transfer_allowlist:
             r.add((*path, "transfer"), f"{a.transfer} is not in transfer_allowlist: vaxel "
                                        "only transfers to numbers listed there")
+        elif a.transfer is not None:
+            r.add((*path, "transfer"), "the controller does not carry out transfers yet: a "
+                                       "caller choosing this is hung up", "warning")
 
     for number, entry in c.numbers.items():
         if entry.menu not in c.menus:

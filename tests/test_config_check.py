@@ -153,6 +153,11 @@ def test_a_transfer_outside_the_allowlist_is_refused(tmp_path):
     assert "0709999999 is not in transfer_allowlist" in p
 
 
+def test_an_allowed_transfer_is_flagged_as_not_carried_out_yet(tmp_path):
+    loaded = load_folder(write(tmp_path, BASE.replace("{group: b}", '{transfer: "0701234567"}')))
+    assert any("does not carry out transfers yet" in str(w) for w in loaded.warnings)
+
+
 def test_an_overflow_chain_that_cycles_is_reported(tmp_path):
     text = BASE.replace("  a: {name: A}", "  a: {name: A, overflow: [{when: manual, to: b}]}") \
         .replace("  b: {name: B}", "  b: {name: B, overflow: [{when: manual, to: a}]}")
