@@ -279,12 +279,10 @@ class AmiLink:
     def send(self, name: str, headers: Iterable[tuple[str, str]] = ()) -> bool:
         """Sends an action whose response nobody waits for (its response is dropped on
         arrival): no future, no timer. False if the link is down. Never re-sent."""
-        protocol = self._protocol
-        if protocol is None or protocol.closed or not self.connected:
+        try:
+            self._write(name, headers)
+        except NotConnected:
             return False
-        protocol.write(encode([("Action", name), ("ActionID", f"vx-{next(self._ids)}"),
-                               *headers]))
-        self.stats.actions_sent += 1
         return True
 
     async def agi(self, channel: str, command: str, *, timeout: float | None = None
@@ -294,18 +292,12 @@ class AmiLink:
         ActionFailed if Asterisk refuses the command, ConnectionLost if the channel leaves AGI
         or hangs up first. One future serves both the action's answer and the result."""
         command_id = f"vx-{next(self._ids)}"
-        action_id = f"vx-{next(self._ids)}"
-        payload = encode([("Action", "AGI"), ("ActionID", action_id), ("Channel", channel),
-                          ("Command", command), ("CommandID", command_id)])
-        protocol = self._protocol
-        if protocol is None or protocol.closed or not self.connected:
-            raise NotConnected("AGI: the AMI link is down")
+        action_id = self._write("AGI", [("Channel", channel), ("Command", command),
+                                        ("CommandID", command_id)])
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[AgiResult] = loop.create_future()
         self._agi.setdefault(channel, {})[command_id] = fut
         self._pending[action_id] = _Pending("AGI", fut, agi=True)
-        protocol.write(payload)
-        self.stats.actions_sent += 1
         limit = self.action_timeout + (self.action_timeout if timeout is None else timeout)
         timer = loop.call_later(limit, _expire, fut,
                                 f"AGI {command!r} on {channel}: no result in {limit:g} s")
@@ -328,17 +320,11 @@ class AmiLink:
     async def _send(self, name: str, headers: Mapping[str, str] | Iterable[tuple[str, str]],
                     timeout: float | None, before_login: bool, listing: bool = False
                     ) -> Message | list[Message]:
-        items = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
-        action_id = f"vx-{next(self._ids)}"
-        payload = encode([("Action", name), ("ActionID", action_id), *items])  # may refuse
-        protocol = self._protocol
-        if protocol is None or protocol.closed or not (before_login or self.connected):
-            raise NotConnected(f"{name}: the AMI link is down")
+        items = list(headers.items()) if isinstance(headers, Mapping) else headers
+        action_id = self._write(name, items, before_login)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        self._pending[action_id] = _Pending(name, fut)
-        protocol.write(payload)
-        self.stats.actions_sent += 1
+        self._pending[action_id] = _Pending(name, fut)  # the answer comes in a later read
         limit = self.action_timeout if timeout is None else timeout
         # a bare timer rather than asyncio.timeout(): a third of the cost, on every action
         timer = loop.call_later(limit, _expire, fut, f"{name}: no response in {limit} s")
@@ -352,6 +338,19 @@ class AmiLink:
                 raise ActionFailed(name, result.get("Message", ""))
             return [] if listing else result
         return result  # the items of a list action
+
+    def _write(self, name: str, headers: Iterable[tuple[str, str]],
+               before_login: bool = False) -> str:
+        """Encodes (HeaderInjection on CR/LF) and writes one action; returns its ActionID.
+        Raises NotConnected if the link is down."""
+        action_id = f"vx-{next(self._ids)}"
+        payload = encode([("Action", name), ("ActionID", action_id), *headers])
+        protocol = self._protocol
+        if protocol is None or protocol.closed or not (before_login or self.connected):
+            raise NotConnected(f"{name}: the AMI link is down")
+        protocol.write(payload)
+        self.stats.actions_sent += 1
+        return action_id
 
     # ---- what the protocol reports -----------------------------------------------------------
 
