@@ -292,9 +292,13 @@ class Controller:
         lease = self.settings.lease
         while True:
             await asyncio.sleep(lease / 3 * self.time_scale)
-            for state in list(self.calls.values()):
-                if not state.bridged:
-                    state.io.renew_lease_nowait(lease)
+            self._renew_leases(lease)
+
+    def _renew_leases(self, lease: float) -> None:
+        # Its own frame, so the sleeping keeper holds no reference to the last call it renewed.
+        for state in list(self.calls.values()):
+            if not state.bridged:
+                state.io.renew_lease_nowait(lease)
 
     async def _run_call(self, state: CallState, number: str) -> None:
         try:

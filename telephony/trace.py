@@ -1,13 +1,14 @@
-"""Reading the recorded traces of a real Asterisk 22 (../shared/asterisk/traces, sip-traces).
+"""Reading the recorded traces of a real Asterisk 22 (copies in tests/fixtures/asterisk).
 
 `NAME.ami.raw` holds the byte-exact chunks as recv() returned them: a header line
 `### +SECONDS CONN << N bytes` (or `>>` for what the client sent), then exactly N bytes.
 `NAME.ami` holds one AMI line per trace line: `+SECONDS CONN << line`, comments as `##`.
+Either may be gzip-compressed (`NAME.ami.raw.gz`): the bytes read are the recorded ones.
 """
 
 from __future__ import annotations
 
-import os
+import gzip
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,20 +33,14 @@ class Line:
     text: str
 
 
-def shared_dir() -> Path:
-    """../shared/asterisk beside the repository (or $VAXEL_ASTERISK_SHARED)."""
-    env = os.environ.get("VAXEL_ASTERISK_SHARED")
-    path = Path(env) if env else (
-        Path(__file__).resolve().parent.parent.parent / "shared" / "asterisk")
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"the recorded Asterisk traces are not at {path}: they live in shared/asterisk "
-            "beside the repository (or set VAXEL_ASTERISK_SHARED)")
-    return path
+def read_bytes(path: Path) -> bytes:
+    """A recording's bytes, uncompressed if its name ends in .gz."""
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
 
 
 def read_chunks(path: Path) -> list[Chunk]:
-    raw = path.read_bytes()
+    raw = read_bytes(path)
     chunks = []
     pos = 0
     while (m := _CHUNK.search(raw, pos)) is not None:
@@ -59,7 +54,7 @@ def read_chunks(path: Path) -> list[Chunk]:
 
 def read_lines(path: Path) -> list[Line]:
     lines = []
-    for text in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for text in read_bytes(path).decode("utf-8", errors="replace").splitlines():
         m = _LINE.match(text)
         if m is not None:
             lines.append(Line(float(m.group(1)), m.group(2), m.group(3) == "<<", m.group(4)))

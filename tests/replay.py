@@ -21,7 +21,9 @@ from telephony.ami_codec import AmiParser, Message, encode
 from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
 from telephony.fakepbx.actors import Answer, Caller, Phone
 from telephony.fakepbx.pbx import parse_caller_id
-from telephony.trace import read_chunks, shared_dir
+from telephony.trace import read_bytes, read_chunks
+
+from .recordings import RECORDINGS, SIP_CONFIG, trace
 
 # The events a controller acts on, and per event the fields compared.
 MATTER = {
@@ -76,10 +78,10 @@ SIP_DTMF_GAP = 0.06  # between one key's DTMFEnd and the next key's DTMFBegin
 _STARTED = re.compile(r"## phone (\S+): started pjsua pid \d+ \(\S+, sip port (\d+), rtp (\d+)\)")
 
 
-def phone_commands(ami_path: Path) -> list[tuple[float, str, str]]:
+def phone_commands(trace_text: str) -> list[tuple[float, str, str]]:
     """What the probe typed into each pjsua phone: (time, endpoint, command)."""
     out = []
-    for line in ami_path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in trace_text.splitlines():
         m = _PHONE.match(line)
         if m:
             out.append((float(m.group(1)), m.group(2), m.group(3)))
@@ -102,8 +104,12 @@ def pjsip_endpoints(conf: Path) -> dict[str, dict[str, str]]:
 
 
 def trace_path(name: str) -> Path:
-    folder = "sip-traces" if name.startswith("s") else "traces"
-    return shared_dir() / folder / f"{name}.ami.raw"
+    return trace(name)
+
+
+def trace_text(name: str) -> str:
+    """The line trace: the probe's comments (phone commands) stand in it."""
+    return read_bytes(trace(name, raw=False)).decode("utf-8", errors="replace")
 
 
 def _key(msg: Message) -> str | None:
@@ -190,7 +196,7 @@ class Replay:
         self.records = load(trace_path(name))
         self.time_scale = time_scale
         folder = "sip-config" if name.startswith("s") else "lab-config"
-        self.dialplan = Dialplan.load(dialplan or shared_dir() / folder / "extensions.conf")
+        self.dialplan = Dialplan.load(dialplan or RECORDINGS / folder / "extensions.conf")
         self.t0 = min(r.t for r in self.records)
         self.streams: dict[str, Stream] = {}
         self.missed: list[str] = []  # triggers the fake never sent
@@ -259,11 +265,10 @@ class Replay:
     async def _phones(self) -> None:
         """Plays what the probe typed into its SIP phones: `m` + URI dials, `#` + keys sends
         DTMF, `h` hangs up, `q` quits; a phone is registered while its pjsua runs."""
-        commands = phone_commands(trace_path(self.name).with_suffix(""))
+        text = trace_text(self.name)
+        commands = phone_commands(text)
         if not commands:
             return
-        text = trace_path(self.name).with_suffix("").read_text(encoding="utf-8",
-                                                                errors="replace")
         lifecycle = sorted(
             [(float(m.group(1)), m.group(2), "start") for m in re.finditer(
                 r"^\+(\d+\.\d+) ## phone (\S+): started pjsua", text, re.M)]
@@ -272,9 +277,9 @@ class Replay:
         commands = sorted(commands + lifecycle)
         answers = self._answers()
         phones: dict[str, Phone] = {}
-        endpoints = pjsip_endpoints(shared_dir() / "sip-config" / "pjsip.conf")
-        ports = {m.group(1): (int(m.group(2)), int(m.group(3))) for m in _STARTED.finditer(
-            trace_path(self.name).with_suffix("").read_text(encoding="utf-8", errors="replace"))}
+        endpoints = pjsip_endpoints(SIP_CONFIG / "pjsip.conf")
+        ports = {m.group(1): (int(m.group(2)), int(m.group(3)))
+                 for m in _STARTED.finditer(text)}
         dialled: dict[str, int] = {}
         calls: dict[str, Caller] = {}
         pending: dict[str, str] = {}

@@ -15,13 +15,14 @@ from telephony.errors import (
     LoginRefused,
 )
 from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
-from telephony.trace import shared_dir
 
-LAB = shared_dir() / "lab-config" / "extensions.conf"
+from . import virtual_clock
+from .recordings import LAB_DIALPLAN as LAB
+from .recordings import all_raw_traces, trace_name
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 30))
+    return virtual_clock.run(asyncio.wait_for(coro, 30))
 
 
 async def started(time_scale=0.05, **link_kw):
@@ -327,9 +328,7 @@ def test_an_event_carrying_the_action_id_right_after_the_response_is_still_an_ev
     run(main())
 
 
-@pytest.mark.parametrize("raw", sorted((shared_dir() / "traces").glob("*.ami.raw"))
-                         + sorted((shared_dir() / "sip-traces").glob("*.ami.raw")),
-                         ids=lambda p: p.name.removesuffix(".ami.raw"))
+@pytest.mark.parametrize("raw", all_raw_traces(), ids=trace_name)
 def test_every_recorded_trace_flows_through_the_link(raw):
     """The bytes a real Asterisk sent, in the chunks recv() returned them, served over TCP to
     the link: every event reaches the queue, nothing is garbage, the link never breaks."""

@@ -8,9 +8,10 @@ from telephony.ami_codec import Message
 from telephony.ami_link import AmiLink
 from telephony.callio import AgiCallIO, CallerGone, PromptMissing
 from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
-from telephony.trace import shared_dir
 
-LAB = shared_dir() / "lab-config" / "extensions.conf"
+from . import virtual_clock
+from .recordings import LAB_DIALPLAN as LAB
+
 SCALE = 0.05
 
 
@@ -36,7 +37,7 @@ async def call(caller: str, context: str = "kc-ivr", **io_kw):
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 60))
+    return virtual_clock.run(asyncio.wait_for(coro, 60))
 
 
 def test_a_key_during_a_prompt_barges_in():

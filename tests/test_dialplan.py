@@ -26,13 +26,15 @@ from telephony.errors import ActionFailed
 from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
 from telephony.fakepbx.actors import Caller, Phone
 
+from . import virtual_clock
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "exempelkommun"
 SCALE = 0.05
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 60))
+    return virtual_clock.run(asyncio.wait_for(coro, 60))
 
 
 async def pbx_with(phones):

@@ -14,6 +14,8 @@ from telephony.dialplan import load_settings, render_extensions
 from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
 from telephony.fakepbx.actors import Caller
 
+from . import virtual_clock
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "exempelkommun"
 SCALE = 0.05
@@ -53,7 +55,7 @@ async def ivr_call(keys, dialled="0812345"):
 
 
 def test_keys_pressed_during_the_prompts_lead_to_the_group():
-    outcome, _ = asyncio.run(ivr_call(((3.0, "2"), (6.0, "1"))))
+    outcome, _ = virtual_clock.run(ivr_call(((3.0, "2"), (6.0, "1"))))
     assert (outcome.kind, outcome.target) == ("group", "bygglov")
     assert outcome.keys == "21"
     # the keys barged in: both choices were made well before the prompts' ends
@@ -61,11 +63,11 @@ def test_keys_pressed_during_the_prompts_lead_to_the_group():
 
 
 def test_english_by_key_reaches_the_channel():
-    outcome, language = asyncio.run(ivr_call(((2.0, "8"), (4.0, "1"))))
+    outcome, language = virtual_clock.run(ivr_call(((2.0, "8"), (4.0, "1"))))
     assert outcome.target == "barn-och-utbildning" and language == "en"
 
 
 def test_a_silent_caller_is_sent_to_vaxeln_after_the_retries():
-    outcome, _ = asyncio.run(ivr_call(()))
+    outcome, _ = virtual_clock.run(ivr_call(()))
     assert (outcome.kind, outcome.target) == ("group", "vaxeln")
     assert [s.event for s in outcome.path] == ["timeout", "timeout", "timeout"]

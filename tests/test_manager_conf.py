@@ -14,6 +14,8 @@ from telephony.fakepbx import AmiServer, Dialplan, FakePbx
 from telephony.fakepbx.actors import Caller
 from telephony.fakepbx.manager_conf import AmiUser, ManagerConfError, parse_filter, should_send
 
+from . import virtual_clock
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "exempelkommun"
 
@@ -121,4 +123,4 @@ def test_over_tcp_filtered_events_never_arrive_but_listings_always_do():
         await link.close()
         await server.stop()
         await pbx.close()
-    asyncio.run(asyncio.wait_for(main(), 30))
+    virtual_clock.run(asyncio.wait_for(main(), 30))

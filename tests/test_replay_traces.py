@@ -3,10 +3,10 @@ events (names and the fields that matter, per channel, in order, on time) as the
 real server. See tests/replay.py."""
 
 import asyncio
-import gc
 
 import pytest
 
+from . import virtual_clock
 from .replay import Replay
 
 # Local-channel traces, and real SIP phones (the phones' own actions come from what the probe
@@ -17,25 +17,14 @@ TRACES = ["p2_asyncagi", "p3_disconnect", "p4_bridge", "p5_noanswer", "p9_lease"
 
 @pytest.fixture(scope="module")
 def replays():
-    """The traces replayed concurrently, each against its own fake PBX (they mostly sleep), in
-    two batches: ten at once make the event loop stutter at the start by more than the timing
-    tolerance."""
-    runs = {name: Replay(name, time_scale=0.1) for name in TRACES}
+    """The traces replayed concurrently, each against its own fake PBX, on a virtual clock (see
+    tests/virtual_clock.py): the times compared are the fake's own, which CPU load never moves."""
+    runs = {name: Replay(name, time_scale=1.0) for name in TRACES}
 
-    async def run_batch(names):
-        await asyncio.gather(*(runs[n].run() for n in names))
+    async def run_all():
+        await asyncio.gather(*(replay.run() for replay in runs.values()))
 
-    # Timing is compared to 35 ms of real time at this scale: a garbage collection of the test
-    # process's heap (hundreds of tests in) can pause longer than that, so it waits.
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    try:
-        asyncio.run(run_batch([n for n in TRACES if n.startswith("p")]))
-        asyncio.run(run_batch([n for n in TRACES if n.startswith("s")]))
-    finally:
-        gc.enable()
-        gc.unfreeze()
+    virtual_clock.run(run_all())
     return runs
 
 

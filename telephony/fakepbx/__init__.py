@@ -1,6 +1,6 @@
 """A fake Asterisk 22 for tests and the demo: AMI over TCP, a real dialplan, scripted phones.
 
-Faithful to ../shared/asterisk/FACTS.md and the recorded traces, which tests replay against it.
+Faithful to tests/fixtures/asterisk/FACTS.md and the recorded traces, which tests replay against it.
 """
 
 from telephony.fakepbx.dialplan import Dialplan

@@ -4,7 +4,7 @@ Theory of operation. Every channel runs its dialplan in an asyncio task (apps in
 commands in agi.py). Anything from outside that changes where a channel is - a hangup, a Redirect,
 the lease running out, a bridge - cancels that task with an Interrupt saying why; the task's loop
 catches it and carries on at the new place, or hangs up. Events go to every listener (the AMI
-sessions) synchronously, in the order Asterisk 22 sends them (see ../shared/asterisk/traces).
+sessions) synchronously, in the order Asterisk 22 sends them (see tests/fixtures/asterisk/traces).
 
 Time: all PBX durations (Wait(5), ring timeouts, prompt lengths, the lease) pass through `sleep`,
 scaled by `time_scale`, so tests can run minutes of calls in seconds. `now()` is PBX time.

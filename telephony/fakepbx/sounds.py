@@ -11,7 +11,7 @@ from pathlib import Path
 
 SAMPLE_RATE = 8000
 
-# Measured on Asterisk 22 (../shared/asterisk/traces): STREAM FILE endpos or Playback duration.
+# Measured on Asterisk 22 (tests/fixtures/asterisk/traces): STREAM FILE endpos or Playback duration.
 ASTERISK_SOUNDS = {
     "beep": 0.44,  # endpos 3520
     "vm-intro": 5.66,  # endpos 45280
