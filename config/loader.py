@@ -13,8 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from config.errors import ConfigError, Problem
+from config.messages import explain
 from config.schema import IvrConfig
-from config.yamlstrict import Document, load
+from config.yamlstrict import Document, Path_, load
 
 NOT_CONFIG = {"telephony.yaml"}
 
@@ -62,7 +63,8 @@ def load_folder(folder: Path, sounds: Path | None = None) -> Loaded:
     try:
         config = IvrConfig.model_validate(merged)
     except ValidationError as err:
-        raise ConfigError([_located(e, sections, folder) for e in err.errors()]) from err
+        raise ConfigError([_located(e, sections, folder) for e in explain(err.errors())]
+                          ) from err
     from config.checks import check
 
     found = check(config, sections, sounds)
@@ -72,18 +74,8 @@ def load_folder(folder: Path, sounds: Path | None = None) -> Loaded:
     return Loaded(config, folder, digest.hexdigest()[:12], tuple(found), sections)
 
 
-def _located(error: Any, sections: dict[str, Document], folder: Path) -> Problem:
-    loc = tuple(x for x in error["loc"] if not (isinstance(x, str) and x.startswith("function-")))
-    loc = tuple(x for x in loc if x not in ("Action", "literal['repeat','back']"))
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "missing":
-        message = f"{loc[-1]!r} is missing here"
-        loc = loc[:-1]
-    elif error["type"] == "extra_forbidden":
-        message = f"{loc[-1]!r} is not a setting here; check its spelling"
-    elif error["type"] in ("literal_error", "enum"):
-        message = f"{error['input']!r}: {message}"
+def _located(error: tuple[Path_, str], sections: dict[str, Document], folder: Path) -> Problem:
+    loc, message = error
     if not loc or loc[0] not in sections:
-        return Problem(str(folder), 0, 0, f"{'.'.join(map(str, loc))}: {message}")
-    doc = sections[loc[0]]
-    return doc.problem(loc, f"{'.'.join(map(str, loc))}: {message}")
+        return Problem(str(folder), 0, 0, message)
+    return sections[str(loc[0])].problem(loc, message)

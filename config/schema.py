@@ -279,3 +279,7 @@ class IvrConfig(_Model):
     agents: dict[Name, Agent] = {}
     partner: Partner = Partner()
     transfer_allowlist: list[PhoneNumber] = []
+
+    def languages(self) -> dict[str, str]:
+        """Each number's starting language, for the rendered dialplan."""
+        return {number: entry.language for number, entry in self.numbers.items()}

@@ -5,6 +5,8 @@ value, and refusals where YAML 1.1 would silently surprise.
 - an unquoted clock time (8:30) is refused: YAML 1.1 reads it as the number 510;
 - unquoted yes/no/on/off/y/n are refused: YAML 1.1 reads them as booleans (write true/false,
   or quote the word you meant);
+- an unquoted number with a leading zero (0701234567, 02) is refused: YAML 1.1 reads it as an
+  octal number, and a phone number or a key would lose its zero;
 - dates and times stay strings for the schema to read.
 """
 
@@ -21,6 +23,7 @@ from config.errors import ConfigError, Problem
 Path_ = tuple[str | int, ...]
 _SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
+_LEADING_ZERO = re.compile(r"^[-+]?0[0-9_]+$")
 
 
 class Document:
@@ -121,6 +124,13 @@ def _convert(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int
         return value.lower() == "true"
     if tag == "null":
         return None
+    if tag == "int" and _LEADING_ZERO.match(value):
+        problems.append(Problem(file, line, col,
+                                f"{value} unquoted reads as a number and loses its leading "
+                                f'zero; quote phone numbers and keys: "{value}"'
+                                + (f" (or write {int(value.replace('_', ''), 10)} if you meant "
+                                   "a number)" if len(value) <= 4 else "")))
+        return value
     if tag == "int":
         return int(value.replace("_", ""), 0)
     if tag == "float":

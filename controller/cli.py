@@ -125,33 +125,45 @@ def cmd_staffing(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refused(err: Exception) -> int:
+    """Prints a refused configuration's problems and how many errors; exit status 1."""
+    from config.errors import ConfigError
+
+    print(err, file=sys.stderr)
+    n = len(err.errors) if isinstance(err, ConfigError) else 1
+    print(f"{n} error{'s' * (n != 1)}: the configuration was not accepted", file=sys.stderr)
+    return 1
+
+
 def cmd_dialplan(args: argparse.Namespace) -> int:
     import os
 
-    from telephony.dialplan import (
-        SettingsError,
-        load_settings,
-        render_extensions,
-        render_manager,
-    )
+    from config.errors import ConfigError
+    from controller.configuration import load_configuration
+    from telephony.dialplan import render_extensions, render_manager
 
     try:
-        settings = load_settings(args.config)
-        secret = os.environ.get(args.secret_env, "")
-        if not secret:
-            raise SettingsError(f"set the AMI secret in the environment variable "
-                                f"{args.secret_env} (it is written to manager_vaxel.conf only)")
-        source = str(args.config / "telephony.yaml")
-        extensions = render_extensions(settings, source)
-        manager = render_manager(settings, secret, source)
-    except SettingsError as err:
-        print(f"vaxel dialplan: {err}", file=sys.stderr)
+        conf = load_configuration(args.config)
+    except ConfigError as err:
+        return _refused(err)
+    secret = os.environ.get(args.secret_env, "")
+    if not secret or any(c in secret for c in "\r\n;"):
+        print(f"vaxel dialplan: set the AMI secret, one line without ';', in the environment "
+              f"variable {args.secret_env} (it is written to manager_vaxel.conf only)",
+              file=sys.stderr)
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "extensions_vaxel.conf").write_text(extensions, encoding="utf-8")
-    manager_path = args.out / "manager_vaxel.conf"
-    manager_path.write_text(manager, encoding="utf-8")
-    manager_path.chmod(0o600)  # it holds the secret
+    source = str(args.config / "telephony.yaml")
+    extensions = render_extensions(conf.settings, source, conf.loaded.config.languages())
+    manager = render_manager(conf.settings, secret, source)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "extensions_vaxel.conf").write_text(extensions, encoding="utf-8")
+        manager_path = args.out / "manager_vaxel.conf"
+        manager_path.write_text(manager, encoding="utf-8")
+        manager_path.chmod(0o600)  # it holds the secret
+    except OSError as err:
+        print(f"vaxel dialplan: cannot write to {args.out}: {err.strerror}", file=sys.stderr)
+        return 2
     print(f"wrote {args.out / 'extensions_vaxel.conf'} and {manager_path}"
           " (see docs/asterisk.md to install them)")
     return 0
@@ -161,6 +173,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from config.describe import diff, tree
     from config.errors import ConfigError
     from config.loader import load_folder
+    from controller.configuration import load_configuration
 
     sounds = args.sounds if args.sounds and args.sounds.is_dir() else None
     if args.diff:
@@ -168,8 +181,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             old = load_folder(args.diff[0]).config
             new = load_folder(args.diff[1]).config
         except ConfigError as err:
-            print(err, file=sys.stderr)
-            return 1
+            return _refused(err)
         for line in diff(old, new) or ["no difference"]:
             print(line)
         return 0
@@ -177,21 +189,18 @@ def cmd_check(args: argparse.Namespace) -> int:
         print("vaxel check: name a configuration folder", file=sys.stderr)
         return 2
     try:
-        loaded = load_folder(args.folder, sounds)
+        conf = load_configuration(args.folder, sounds)
     except ConfigError as err:
-        print(err, file=sys.stderr)
-        n = len(err.errors)
-        print(f"{n} error{'s' * (n != 1)}: the configuration was not accepted", file=sys.stderr)
-        return 1
-    for warning in loaded.warnings:
+        return _refused(err)
+    for warning in conf.warnings:
         print(warning, file=sys.stderr)
     if args.tree:
-        print(tree(loaded.config), end="")
+        print(tree(conf.loaded.config), end="")
         return 0
-    c = loaded.config
-    print(f"{args.folder}: OK, version {loaded.checksum}: {len(c.numbers)} numbers, "
+    c = conf.loaded.config
+    print(f"{args.folder}: OK, version {conf.loaded.checksum}: {len(c.numbers)} numbers, "
           f"{len(c.menus)} menus, {len(c.groups)} groups, {len(c.agents)} agents"
-          + (f", {len(loaded.warnings)} warnings" if loaded.warnings else ""))
+          + (f", {len(conf.warnings)} warnings" if conf.warnings else ""))
     return 0
 
 
@@ -295,11 +304,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=1))
         return 0
-    print(f"configuration version {data['version']}, calls now {len(data['calls'])}")
-    print(f"  {'group':<30}{'waiting':>8}{'logged in':>10}{'ready':>6}{'serving':>8}  opening")
+    ami = data["ami"]
+    link = "up" if ami["connected"] else f"DOWN ({ami['last_error'] or 'not connected yet'})"
+    print(f"configuration version {data['version_id']} (activation {data['version']}), "
+          f"calls now {len(data['calls'])}, AMI {ami['address']} {link}")
+    print(f"  {'group':<30}{'waiting':>8}{'logged in':>10}{'ready':>6}{'serving':>8}"
+          "  hours   routing")
     for gid, g in data["groups"].items():
         print(f"  {gid:<30}{g['waiting']:>8}{g['logged_in']:>10}{g['ready']:>6}"
-              f"{g['serving']:>8}  {g['opening']}")
+              f"{g['serving']:>8}  {data['hours'].get(gid, '-'):<8}{g['opening']}")
     for aid, a in data["agents"].items():
         extra = f" ({a['reason']})" if a["reason"] else ""
         print(f"  agent {aid:<20} {a['state']}{extra}")

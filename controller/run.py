@@ -17,11 +17,11 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from config.loader import load_folder
+from config.errors import ConfigError
 from config.versions import ConfigHistory
+from controller.configuration import load_configuration
 from controller.engine import Controller
 from telephony.ami_link import AmiLink
-from telephony.dialplan import load_settings
 from web.api import serve
 
 log = logging.getLogger("vaxel")
@@ -31,12 +31,19 @@ async def run_controller(config_dir: Path, api_host: str, api_port: int,
                          ami_port: int | None = None, sounds: Path | None = None,
                          stop: asyncio.Event | None = None,
                          wallclock: Callable[[], dt.datetime] = dt.datetime.now) -> int:
-    settings = load_settings(config_dir)
+    try:
+        conf = load_configuration(config_dir, sounds)
+    except ConfigError as err:
+        log.error("the configuration in %s was not accepted:\n%s", config_dir, err)
+        return 1
+    for warning in conf.warnings:
+        log.warning("%s", warning)
+    settings = conf.settings
     secret = os.environ.get("VAXEL_AMI_SECRET", "")
     if not secret:
         log.error("set the AMI secret in VAXEL_AMI_SECRET")
         return 2
-    history = ConfigHistory(load_folder(config_dir, sounds), dt.datetime.now())
+    history = ConfigHistory(conf.loaded, dt.datetime.now())
     port = ami_port or settings.ami.port
     link = AmiLink(settings.ami.host, port, settings.ami.username, secret)
     log.info("vaxel %s: configuration version %s, AMI %s@%s:%d", config_dir,
@@ -44,7 +51,13 @@ async def run_controller(config_dir: Path, api_host: str, api_port: int,
     await link.start(wait=False)
     ctl = Controller(history.active, settings, link, wallclock=wallclock)
     ctl.start()
-    runner = await serve(ctl, api_host, api_port)
+    try:
+        runner = await serve(ctl, api_host, api_port)
+    except OSError as err:
+        log.error("cannot serve the API on %s:%d: %s", api_host, api_port, err.strerror)
+        await ctl.stop()
+        await link.close()
+        return 2
     log.info("API on http://%s:%d/api/status", api_host, api_port)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

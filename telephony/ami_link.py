@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,6 +158,23 @@ class _Manager(Manager):  # type: ignore[misc]
         self.reconnect_timeout = self._link._next_backoff()
         return super().connect(*args, **kwargs)
 
+    def connection_made(self, f: asyncio.Future[Any]) -> None:
+        """A failed connect is said once per reason, with the address (panoramisk logs a
+        traceback, or nothing), and retried after the backoff."""
+        err = None if f.cancelled() else f.exception()
+        if not isinstance(err, OSError):
+            self._link._connect_failure = None
+            super().connection_made(f)
+            return
+        reason = os.strerror(err.errno) if err.errno else str(err)
+        if reason != self._link._connect_failure:
+            log.warning("AMI: cannot connect to %s:%d: %s; trying again every %g s at most",
+                        self._link._host, self._link._port, reason, self._link._backoff_max)
+        self._link._connect_failure = reason
+        self._link.stats.last_error = f"cannot connect to {self._link._host}:" \
+                                      f"{self._link._port}: {reason}"
+        self.loop.call_later(self.reconnect_timeout, self.connect)
+
 
 class AmiLink:
     def __init__(
@@ -194,6 +212,7 @@ class AmiLink:
         self._ever_up = False
         self._login_error: Exception | None = None
         self._first_login: asyncio.Future[None] | None = None
+        self._connect_failure: str | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -253,6 +272,10 @@ class AmiLink:
     @property
     def connected(self) -> bool:
         return self._logged_in.is_set()
+
+    @property
+    def address(self) -> str:
+        return f"{self._host}:{self._port}"
 
     async def wait_connected(self) -> None:
         await self._logged_in.wait()

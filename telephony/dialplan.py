@@ -8,11 +8,11 @@ config/exempelkommun/telephony.yaml).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
 import jinja2
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -23,6 +23,10 @@ from pydantic import (
 )
 
 from config.durations import parse_duration
+from config.errors import ConfigError, Problem
+from config.messages import explain
+from config.schema import IvrConfig
+from config.yamlstrict import Document, load
 
 # Event classes the engine reads, and the action classes it needs (Asterisk's manager.c,
 # res_agi.c, manager_bridges.c: an action is allowed with any one of its classes).
@@ -73,12 +77,34 @@ def _number(v: object) -> str:
 PhoneNumber = Annotated[str, BeforeValidator(_number)]
 
 
+def _ring(v: object) -> float:
+    seconds = parse_duration(v)
+    if not 1 <= seconds <= 300:
+        raise ValueError(f"{v} is not a ring time: a phone rings for 1 s to 5 minutes "
+                         '(for example "20s")')
+    return seconds
+
+
+def _lease(v: object) -> float:
+    seconds = parse_duration(v)
+    if seconds < 5:
+        raise ValueError(
+            f"a lease of {v} is too short: under 5 s callers would reach the fallback whenever "
+            "the controller is briefly busy, and 0 s switches the safety off altogether "
+            '(TIMEOUT(absolute)=0); write "30s"')
+    if seconds > 600:
+        raise ValueError(f"a lease of {v} is too long: callers of a dead controller would wait "
+                         'that long in silence before the fallback; at most "10m" ("30s" is usual)')
+    return seconds
+
+
+RingTime = Annotated[float, BeforeValidator(_ring)]
+
+
 class Partner(_Model):
     trunk: str = Field(pattern=r"^[A-Za-z0-9._-]+$")  # the partner's PJSIP endpoint
-    numbers: list[PhoneNumber]  # the allowlist
-    ring: float = 30.0
-
-    _ring = field_validator("ring", mode="before")(lambda v: parse_duration(v))
+    numbers: list[PhoneNumber] = Field(min_length=1)  # the allowlist
+    ring: RingTime = 30.0
 
     def trunk_dial(self, number: str) -> str:
         return f"PJSIP/{number}@{self.trunk}"
@@ -109,42 +135,81 @@ class AmiUser(_Model):
 class DialplanSettings(_Model):
     numbers: list[PhoneNumber]
     language: str = Field("sv", pattern=r"^[a-z]{2}$")
-    lease: float = 30.0
-    agent_ring: float = 20.0
+    lease: Annotated[float, BeforeValidator(_lease)] = 30.0
+    agent_ring: RingTime = 20.0
     partner: Partner
     fallback: Fallback = Fallback()
     agents: list[AgentDevice] = []
     ami: AmiUser = AmiUser()
 
-    _durations = field_validator("lease", "agent_ring", mode="before")(
-        lambda v: parse_duration(v))
-
-    def model_post_init(self, _: object) -> None:
-        if self.fallback.partner and self.fallback.partner not in self.partner.numbers:
-            raise ValueError(f"fallback.partner {self.fallback.partner!r} is not in "
-                             "partner.numbers (the allowlist)")
-        ids = [a.id for a in self.agents]
-        if len(set(ids)) != len(ids):
-            raise ValueError("agents: the same id twice")
+    @field_validator("numbers")
+    @classmethod
+    def _some_numbers(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError('list the municipality\'s numbers, such as ["0812345"]')
+        return v
 
 
-class SettingsError(ValueError):
+def _settings_problems(settings: DialplanSettings, doc: Document) -> list[Problem]:
+    """What no single value shows."""
+    problems = []
+    if settings.fallback.partner and settings.fallback.partner not in settings.partner.numbers:
+        problems.append(doc.problem(("fallback", "partner"), (
+            f"fallback.partner {settings.fallback.partner!r} is not in partner.numbers (the "
+            "allowlist): the dialplan can dial nothing else")))
+    first: dict[str, int] = {}
+    for i, agent in enumerate(settings.agents):
+        if agent.id in first:
+            problems.append(doc.problem(("agents", i, "id"), (
+                f"agents, item {i + 1}: {agent.id!r} is also item {first[agent.id] + 1}; "
+                "give each agent one device")))
+        first.setdefault(agent.id, i)
+    return problems
+
+
+class SettingsError(ConfigError):
     """The telephony settings are wrong (the administrator's fault); says where."""
+
+    @classmethod
+    def plain(cls, message: str, where: str = "telephony.yaml") -> SettingsError:
+        return cls([Problem(where, 0, 0, message)])
+
+
+SETTINGS_FILE = "telephony.yaml"
+
+
+def read_settings(config_dir: Path) -> tuple[DialplanSettings, Document]:
+    """telephony.yaml through the strict reader (duplicate keys, leading zeros, located errors)
+    and its bounds; the document keeps each value's line for later checks."""
+    path = config_dir / SETTINGS_FILE
+    if not path.is_file():
+        raise SettingsError.plain(
+            "telephony.yaml is missing: it says how Asterisk reaches vaxel (numbers, lease, "
+            "agents' phones, the partner trunk); copy config/exempelkommun/telephony.yaml",
+            str(path))
+    try:
+        doc = load(path, display=str(path))
+    except ConfigError as err:
+        raise SettingsError(err.problems) from err
+    if not doc.data:
+        raise SettingsError.plain("the file is empty or missing its settings: see "
+                                  "config/exempelkommun/telephony.yaml", str(path))
+    if not isinstance(doc.data, dict):
+        raise SettingsError([doc.problem((), "telephony.yaml is a mapping of settings "
+                                             "(numbers:, partner:, agents: ...)")])
+    try:
+        settings = DialplanSettings.model_validate(doc.data)
+    except ValidationError as err:
+        raise SettingsError([doc.problem(loc, message) for loc, message
+                             in explain(err.errors())]) from err
+    problems = _settings_problems(settings, doc)
+    if problems:
+        raise SettingsError(problems)
+    return settings, doc
 
 
 def load_settings(config_dir: Path) -> DialplanSettings:
-    path = config_dir / "telephony.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return DialplanSettings.model_validate(raw)
-    except OSError as err:
-        raise SettingsError(f"{path}: {err.strerror}") from err
-    except yaml.YAMLError as err:
-        raise SettingsError(f"{path}: {err}") from err
-    except ValidationError as err:
-        lines = [f"{path}: {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}"
-                 for e in err.errors()]
-        raise SettingsError("\n".join(lines)) from err
+    return read_settings(config_dir)[0]
 
 
 def _env() -> jinja2.Environment:
@@ -154,15 +219,60 @@ def _env() -> jinja2.Environment:
         keep_trailing_newline=True)
 
 
-def render_extensions(settings: DialplanSettings, source: str = "telephony.yaml") -> str:
-    return _env().get_template("extensions_vaxel.conf.j2").render(settings=settings,
-                                                                   source=source)
+def render_extensions(settings: DialplanSettings, source: str = "telephony.yaml",
+                      languages: Mapping[str, str] | None = None) -> str:
+    """The dialplan; `languages` gives a number its own starting language (the English line),
+    as numbers.*.language of the configuration says (IvrConfig.languages())."""
+    return _env().get_template("extensions_vaxel.conf.j2").render(
+        settings=settings, source=source, languages=languages or {})
+
+
+def cross_check(settings: DialplanSettings, doc: Document, config: IvrConfig,
+                sections: Mapping[str, Document]) -> list[Problem]:
+    """telephony.yaml against the rest of the configuration: the same numbers, every agent with
+    a device and every device with an agent, the transfer numbers dialable."""
+    problems = []
+
+    def there(section: str, path: tuple[str | int, ...], message: str,
+              severity: str = "error") -> None:
+        document = sections.get(section)
+        problems.append(document.problem(path, message, severity) if document is not None
+                        else Problem(section, 0, 0, message, severity))
+
+    for i, number in enumerate(settings.numbers):
+        if number not in config.numbers:
+            problems.append(doc.problem(("numbers", i), (
+                f"{number} enters vaxel-inbound, but numbers: of the configuration does not "
+                "say which menu its callers meet: add it there, or remove it here")))
+    for number in config.numbers:
+        if number not in settings.numbers:
+            there("numbers", ("numbers", number), (
+                f"{number} is not among telephony.yaml's numbers: the rendered dialplan would "
+                "never send its calls to vaxel"))
+    devices = {a.id: i for i, a in enumerate(settings.agents)}
+    for agent in config.agents:
+        if agent not in devices:
+            there("agents", ("agents", agent), (
+                f"agent {agent!r} has no phone: add {{id: {agent}, device: PJSIP/{agent}}} to "
+                "agents: in telephony.yaml"))
+    for agent, i in devices.items():
+        if agent not in config.agents:
+            problems.append(doc.problem(("agents", i, "id"), (
+                f"agents, item {i + 1}: {agent!r} is not an agent of the configuration "
+                "(agents:): nobody could log in to this phone")))
+    for number in config.transfer_allowlist:
+        if number not in settings.partner.numbers:
+            there("transfer_allowlist", ("transfer_allowlist",), (
+                f"{number} is in transfer_allowlist but not in telephony.yaml's "
+                "partner.numbers, the only numbers the rendered dialplan can dial"), "warning")
+    return problems
 
 
 def render_manager(settings: DialplanSettings, secret: str, source: str = "telephony.yaml"
                    ) -> str:
     if not secret or any(c in secret for c in "\r\n;"):
-        raise SettingsError("the AMI secret must be a non-empty single line without ';'")
+        raise SettingsError.plain("the AMI secret must be a non-empty single line without ';'",
+                                  "the AMI secret")
     return _env().get_template("manager_vaxel.conf.j2").render(
         settings=settings, secret=secret, source=source,
         read_classes=",".join(READ_CLASSES), write_classes=",".join(WRITE_CLASSES),

@@ -176,8 +176,8 @@ def test_bad_settings_are_reported_with_their_place(tmp_path):
     with pytest.raises(SettingsError) as err:
         load_settings(tmp_path)
     text = str(err.value)
-    assert "numbers.0" in text and "quoted string of digits" in text
-    assert "lease" in text and '"90s"' in text
+    assert "telephony.yaml:1:11: numbers, item 1: a phone number is a quoted string" in text
+    assert "telephony.yaml:3:1: lease:" in text and '"90s"' in text
 
 
 def test_a_fallback_partner_outside_the_allowlist_is_refused(tmp_path):

@@ -27,8 +27,17 @@ CONTROLLER = web.AppKey("controller", Controller)
 
 def status(ctl: Controller) -> dict[str, Any]:
     router = ctl.router
+    link = ctl.link.statistics()
+    now = ctl.wallclock()
+    config = ctl.version.config
     return {
         "version": ctl.version.number,
+        "version_id": ctl.version.checksum,  # as `vaxel check` prints it
+        "ami": {"connected": ctl.link.connected, "address": ctl.link.address,
+                "last_error": link.last_error, "connects": link.connects},
+        "hours": {gid: ("open" if g.hours is None or g.hours not in config.hours
+                        or config.hours[g.hours].schedule().is_open(now) else "closed")
+                  for gid, g in config.groups.items()},
         "groups": router.statistics(),
         "agents": {aid: {"state": a.state.value, "reason": a.pause_reason,
                          "call": a.call_id} for aid, a in router.agents.items()},
@@ -91,7 +100,11 @@ async def serve(ctl: Controller, host: str = "127.0.0.1", port: int = 8480) -> w
     runner = web.AppRunner(make_app(ctl), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
     return runner
 
 
