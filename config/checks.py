@@ -4,6 +4,7 @@ overflow chains that cycle, overlapping hours, prompts without a sound file or a
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,8 +35,15 @@ def actions_of(name: str, menu: Menu) -> Iterator[tuple[Path_, Action | str]]:
     yield (*base, "on_invalid", "then"), menu.on_invalid.then
 
 
-def check(config: IvrConfig, sections: dict[str, Document], sounds: Path | None) -> list[Problem]:
+def check(config: IvrConfig, sections: dict[str, Document], sounds: Path | None,
+          now: dt.datetime | None = None) -> list[Problem]:
+    """Every problem of the whole; `now` (the wall clock) enables the checks of time."""
     r = _Report(sections)
+    if now is not None and config.crisis.active and config.crisis.expires is not None \
+            and config.crisis.expires <= now:
+        r.add(("crisis", "expires"), f"the crisis message is active but expired at "
+                                     f"{config.crisis.expires:%Y-%m-%d %H:%M}: callers do not "
+                                     "hear it; set active: false, or a later expiry", "warning")
     _references(config, r)
     _reachability(config, r)
     _overflow_cycles(config, r)
@@ -88,6 +96,11 @@ def _references(c: IvrConfig, r: _Report) -> None:
         for path, a in actions_of(name, menu):
             action(path, a)
     for name, group in c.groups.items():
+        if group.max_waiting is not None and not group.overflow:
+            r.add(("groups", name, "max_waiting"),
+                  f"group {name!r} has max_waiting but no overflow rule: a caller who finds "
+                  "the line full is turned away; add an overflow rule (waiting_over to "
+                  "another group or the partner)", "warning")
         hours(("groups", name, "hours"), group.hours)
         prompt(("groups", name, "closed_prompt"), group.closed_prompt)
         if group.leave is not None:

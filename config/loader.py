@@ -5,6 +5,7 @@ Nothing here changes a running configuration: see config/versions.py for activat
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,11 +14,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from config.errors import ConfigError, Problem
-from config.messages import explain
+from config.messages import explain, field_names
 from config.schema import IvrConfig
 from config.yamlstrict import Document, Path_, load
 
 NOT_CONFIG = {"telephony.yaml"}
+VOCABULARY = field_names(IvrConfig)
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,10 @@ class Loaded:
     sections: dict[str, Document] = field(default_factory=dict)
 
 
-def load_folder(folder: Path, sounds: Path | None = None) -> Loaded:
-    """Loads and checks; raises ConfigError listing every error found."""
+def load_folder(folder: Path, sounds: Path | None = None, now: dt.datetime | None = None
+                ) -> Loaded:
+    """Loads and checks; raises ConfigError listing every error found. With `now`, also what
+    depends on the time (an expired crisis message)."""
     files = sorted(p for p in folder.glob("*.yaml") if p.name not in NOT_CONFIG)
     if not files:
         raise ConfigError([Problem(str(folder), 0, 0, "no configuration files (*.yaml) here")])
@@ -44,6 +48,11 @@ def load_folder(folder: Path, sounds: Path | None = None) -> Loaded:
             doc = load(path, display=str(path))
         except ConfigError as err:
             problems += err.problems
+            continue
+        if doc.data == {}:
+            problems.append(Problem(str(path), 0, 0, (
+                "the file is empty: write the configuration's sections in it (numbers:, "
+                "prompts:, menus:, groups: ...), or remove it")))
             continue
         if not isinstance(doc.data, dict):
             problems.append(doc.problem((), "a configuration file is a mapping of sections "
@@ -63,11 +72,18 @@ def load_folder(folder: Path, sounds: Path | None = None) -> Loaded:
     try:
         config = IvrConfig.model_validate(merged)
     except ValidationError as err:
-        raise ConfigError([_located(e, sections, folder) for e in explain(err.errors())]
-                          ) from err
+        where = str(files[0]) if len(files) == 1 else f"{folder} (in any *.yaml file)"
+        sections_missing = [e for e in err.errors() if e["type"] == "missing"
+                            and len(e["loc"]) == 1]
+        raise ConfigError([Problem(where, 0, 0, (
+            f"the {e['loc'][0]}: section is missing; every configuration has numbers:, "
+            "prompts:, menus: and groups: (see config/exempelkommun/vaxel.yaml)"))
+            for e in sections_missing] + [
+            _located(e, sections, folder) for e in explain(
+                [e for e in err.errors() if e not in sections_missing], VOCABULARY)]) from err
     from config.checks import check
 
-    found = check(config, sections, sounds)
+    found = check(config, sections, sounds, now)
     errors = [p for p in found if p.severity == "error"]
     if errors:
         raise ConfigError(found)

@@ -8,8 +8,11 @@ wording ("String should match pattern", "Input should be", "[key]") reaches them
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, get_args
+
+from pydantic import BaseModel
 
 from config.yamlstrict import Path_
 
@@ -81,8 +84,30 @@ def _shown(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def explain(errors: Iterable[Any]) -> list[tuple[Path_, str]]:
-    """One (path, message) per mistake, in the order pydantic found them."""
+def field_names(model: type[BaseModel]) -> frozenset[str]:
+    """Every setting name a model and the models inside it know: what a misspelt key is
+    compared with."""
+    names: set[str] = set()
+    todo: list[Any] = [model]
+    seen: set[Any] = set()
+    while todo:
+        t = todo.pop()
+        if t in seen:
+            continue
+        seen.add(t)
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            for name, f in t.model_fields.items():
+                names.add(name)
+                todo.append(f.annotation)
+        else:
+            todo.extend(get_args(t))
+    return frozenset(names)
+
+
+def explain(errors: Iterable[Any], vocabulary: Iterable[str] = ()) -> list[tuple[Path_, str]]:
+    """One (path, message) per mistake, in the order pydantic found them; a misspelt setting
+    is compared with the `vocabulary` of known names."""
+    known = sorted(vocabulary)
     out: list[tuple[Path_, str]] = []
     seen: set[Path_] = set()
     pending = list(errors)
@@ -101,6 +126,9 @@ def explain(errors: Iterable[Any]) -> list[tuple[Path_, str]]:
                 value, dict):
             continue  # settings were written: the action branch says what is wrong with them
         message = _message(error, kind, loc, value, union_branch, "[key]" in raw)
+        if kind == "extra_forbidden" and loc and (
+                close := difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.7)):
+            message += f" (did you mean {close[0]!r}?)"
         if kind == "missing":
             loc = loc[:-1]
         seen.add(loc)

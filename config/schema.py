@@ -9,6 +9,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -32,6 +33,26 @@ class _Model(BaseModel):
 
 def _duration(v: object) -> float:
     return parse_duration(v)
+
+
+def _positive(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError('this duration must be longer than zero (for example "2m")')
+    return seconds
+
+
+def _announce_interval(seconds: float) -> float:
+    if seconds < 10:
+        raise ValueError("announcements at most every 10 s: callers must hear the music and "
+                         'their place, not only announcements (for example "60s")')
+    return seconds
+
+
+def _text(v: object) -> object:
+    if isinstance(v, str) and not v.strip():
+        raise ValueError("the prompt's text is empty: write what callers hear (its sound is "
+                         "made from it)")
+    return v
 
 
 def _number(v: object) -> str:
@@ -66,6 +87,8 @@ def _ranges(v: object) -> object:
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]
+PositiveDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_positive)]
+Text = Annotated[str, BeforeValidator(_text)]
 PhoneNumber = Annotated[str, BeforeValidator(_number)]
 Ranges = Annotated[tuple[tuple[dt.time, dt.time], ...], BeforeValidator(_ranges)]
 Name = Annotated[str, Field(pattern=NAME)]
@@ -74,8 +97,8 @@ Name = Annotated[str, Field(pattern=NAME)]
 class PromptText(_Model):
     """What a prompt says, per language (the sound files are made from these texts)."""
 
-    sv: str
-    en: str | None = None
+    sv: Text
+    en: Text | None = None
 
 
 class Action(_Model):
@@ -120,7 +143,7 @@ class Retry(_Model):
 class Menu(_Model):
     prompt: Name
     options: dict[str, Option]
-    timeout: Duration = 6.0  # waiting for a key after the prompt
+    timeout: PositiveDuration = 6.0  # waiting for a key after the prompt
     on_timeout: Retry
     on_invalid: Retry
 
@@ -188,6 +211,15 @@ class OverflowRule(_Model):
     def _limit(cls, v: object) -> object:
         return parse_duration(v) if isinstance(v, str) else v
 
+    @model_validator(mode="after")
+    def _limit_fits(self) -> OverflowRule:
+        if self.when == "ewt_over" and (self.limit is None or self.limit <= 0):
+            raise ValueError('ewt_over needs a limit: the estimated wait, such as "3m"')
+        if self.when == "waiting_over" and (self.limit is None or self.limit < 1
+                                            or self.limit != int(self.limit)):
+            raise ValueError("waiting_over needs a limit: a number of callers, such as 10")
+        return self
+
     def core(self) -> Rule:
         return Rule(Condition(self.when), Destination(None if self.to == "partner" else self.to),
                     self.limit)
@@ -196,7 +228,8 @@ class OverflowRule(_Model):
 class Announce(_Model):
     """What waiting callers are told (see queues/announce.py for the guard rails)."""
 
-    every: Duration = 60.0
+    every: Annotated[float, BeforeValidator(_duration),
+                     AfterValidator(_announce_interval)] = 60.0
     position: bool = True
     ewt: bool = True
     min_agents: int = Field(2, ge=1)  # serving agents needed before a wait is estimated
@@ -212,16 +245,16 @@ class Leave(_Model):
 
 class Group(_Model):
     name: str
-    threshold: Duration = 120.0
+    threshold: PositiveDuration = 120.0
     strategy: Strategy = Strategy.LONGEST_IDLE
-    widening: list[tuple[Duration, int]] | None = None
+    widening: list[tuple[Duration, Annotated[int, Field(ge=1, le=9)]]] | None = None
     hours: Name | None = None
     closed_prompt: Name | None = None
     wrap_up: Duration = 0.0
-    max_waiting: int | None = Field(None, ge=0)
+    max_waiting: int | None = Field(None, ge=1, le=10_000)  # callers in line at most
     weight: float = Field(1.0, gt=0)
-    expected_handle_time: Duration = 180.0
-    ring: Duration | None = None  # how long an agent's phone rings (default: telephony.yaml)
+    expected_handle_time: PositiveDuration = 180.0
+    ring: PositiveDuration | None = None  # an agent's phone rings (default: telephony.yaml)
     overflow: list[OverflowRule] = []
     script: str = ""  # the answer script (FAQ) shown to agents
     announce: Announce = Announce()

@@ -63,15 +63,53 @@ def parse(text: str, file: str) -> Document:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        raise ConfigError([Problem(file, line, col, f"not valid YAML: {err.problem}")]) from err
+        raise ConfigError([_syntax(err, file)]) from err
     positions: dict[Path_, tuple[int, int]] = {}
     problems: list[Problem] = []
     data = {} if node is None else _convert(node, (), positions, problems, file)
     if problems:
         raise ConfigError(problems)
     return Document(file, data, positions)
+
+
+def _syntax(err: yaml.MarkedYAMLError, file: str) -> Problem:
+    """A YAML syntax error where the mistake begins (a quote or bracket left open names the
+    line where it opens), in words."""
+    begin, end = err.context_mark, err.problem_mark
+    context, problem = err.context or "", err.problem or ""
+
+    def at(mark: yaml.Mark | None, message: str) -> Problem:
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        return Problem(file, line, col, message)
+
+    until = f" (the file goes on to line {end.line + 1} without it)" if end else ""
+    if "quoted scalar" in context:
+        return at(begin, f"a quote opened here is never closed{until}; close it on the same "
+                         "line")
+    if "flow sequence" in context:
+        return at(begin, f"a list opened with [ here is not closed with ]{until}")
+    if "flow mapping" in context:
+        return at(begin, f"settings opened with {{ here are not closed with }}{until}")
+    if "cannot start any token" in problem and "'\\t'" in problem:
+        return at(end, "a tab cannot indent YAML: indent with spaces")
+    if "cannot start any token" in problem:
+        return at(end, "a value cannot begin with this character: put the value in quotes")
+    line_text = end.buffer.splitlines()[end.line] if end and end.buffer else ""
+    if "mapping values are not allowed" in problem and line_text[:end.column].count(":") == 0:
+        return at(end, "this line is indented under a line that already has a value: line it "
+                       "up with the keys above, or move the value of the line above here")
+    if "mapping values are not allowed" in problem:
+        return at(end, "a second ': ' on this line: put a value that holds ': ' in quotes, or "
+                       "start the inner settings on a new, indented line")
+    if "undefined alias" in problem:
+        return at(end, "a value that begins with * must be in quotes")
+    if "expected <block end>" in problem or "block collection" in context \
+            or "block mapping" in context:
+        return at(end, "this line's indentation does not match the lines above it"
+                       + (f" (from line {begin.line + 1})" if begin else "")
+                       + ": line up keys of the same level, and list items (- ...) apart "
+                         "from keys")
+    return at(end or begin, f"this is not valid YAML here: {problem or context}")
 
 
 def _convert(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]],

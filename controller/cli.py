@@ -3,35 +3,79 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from config.durations import format_duration, parse_duration
 
+# The example municipality, shipped inside the config package (so an installed vaxel has it).
+EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "exempelkommun"
 
-def _seconds(text: str) -> float:
+
+def _bounded(kind: type, low: float, high: float, what: str) -> Callable[[str], Any]:
+    """An argparse type: a number of `kind` from `low` to `high` (finite), said in words."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r}: {what}")
+        return value
+    return parse
+
+
+def _duration(low: float, high: float, what: str) -> Callable[[str], float]:
     """Command-line durations: a bare number is seconds; "4m", "90s" are read as in YAML."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return parse_duration(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            try:
+                value = parse_duration(text)
+            except ValueError as err:
+                raise argparse.ArgumentTypeError(str(err)) from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r}: {what}")
+        return value
+    return parse
+
+
+_handle_time = _duration(1, 86400, "a handle time from 1 s to 24 h, such as 4m")
+_threshold = _duration(1, 86400, "a threshold from 1 s to 24 h, such as 2m")
+_positive_patience = _duration(1, 86400, "a patience from 1 s to 24 h, such as 3m, or none")
 
 
 def _patience(text: str) -> float | None:
-    return None if text.lower() in ("none", "inf", "infinite") else _seconds(text)
+    return None if text.lower() in ("none", "inf", "infinite") else _positive_patience(text)
 
 
 def _share(text: str) -> float:
-    value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    try:
+        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        value = math.nan
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: give a share such as 0.8 or 80%")
     return value
+
+
+def _api_url(text: str) -> str:
+    """The controller's API: http://host:port, or host:port alone."""
+    url = text if "://" in text else f"http://{text}"
+    scheme, _, rest = url.partition("://")
+    host, _, port = rest.rstrip("/").rpartition(":")
+    if scheme not in ("http", "https") or not host or not port.isdigit() \
+            or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: write the controller's address, such as 127.0.0.1:8480")
+    return url.rstrip("/")
 
 
 def _pct(x: float) -> str:
@@ -60,10 +104,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             return 2
         scenario = Scenario.single_group(
             agents=args.agents, calls_per_hour=args.calls_per_hour, aht=args.aht,
-            hours=args.hours or 8.0, threshold=args.threshold or 120.0,
+            hours=8.0 if args.hours is None else args.hours,
+            threshold=120.0 if args.threshold is None else args.threshold,
             patience=None if args.patience is None else args.patience[0],
             seed=1 if args.seed is None else args.seed)
 
+    from controller.scenario import MAX_CALLS, expected_calls
+
+    if (expected := expected_calls(scenario.calls_per_hour, scenario.hours)) > MAX_CALLS:
+        print(f"vaxel simulate: about {expected:,.0f} calls would take too long (at most "
+              f"{MAX_CALLS:,}): lower --hours or --calls-per-hour", file=sys.stderr)
+        return 2
     progress = None
     bar = None
     if not args.json and sys.stderr.isatty() and scenario.hours > 24:
@@ -102,8 +153,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_staffing(args: argparse.Namespace) -> int:
-    from queues.erlang import agents_needed
+    from queues.erlang import agents_needed, offered_load
 
+    if offered_load(args.calls_per_hour, args.aht) > MAX_ERLANGS:
+        print(f"vaxel staffing: {args.calls_per_hour:g} calls an hour of {args.aht:g} s keep "
+              f"more than {MAX_ERLANGS:,} agents busy at once; this calculator stops there "
+              "(split the centre into groups)", file=sys.stderr)
+        return 2
     try:
         result = agents_needed(args.calls_per_hour, args.aht, args.target, args.threshold)
     except ValueError as err:
@@ -189,7 +245,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print("vaxel check: name a configuration folder", file=sys.stderr)
         return 2
     try:
-        conf = load_configuration(args.folder, sounds)
+        conf = load_configuration(args.folder, sounds, dt.datetime.now())
     except ConfigError as err:
         return _refused(err)
     for warning in conf.warnings:
@@ -236,7 +292,7 @@ def cmd_sounds(args: argparse.Namespace) -> int:
 
 def _address(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
-    if not port.isdigit():
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r}: write host:port, such as 127.0.0.1:8480")
     return host or "127.0.0.1", int(port)
 
@@ -273,6 +329,11 @@ def _api_call(api: str, method: str, path: str, body: dict | None = None) -> tup
         return err.code, json.loads(err.read() or b"{}")
 
 
+def _why(err: Exception) -> str:
+    reason = getattr(err, "reason", err)
+    return str(getattr(reason, "strerror", None) or reason)
+
+
 def cmd_agent(args: argparse.Namespace) -> int:
     import urllib.error
 
@@ -284,7 +345,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         status, reply = _api_call(args.api, "POST", f"/api/agents/{args.agent}/{args.action}",
                                   body)
     except urllib.error.URLError as err:
-        print(f"vaxel agent: no controller at {args.api}: {err.reason}", file=sys.stderr)
+        print(f"vaxel agent: no controller at {args.api}: {_why(err)}", file=sys.stderr)
         return 1
     if status != 200:
         print(f"vaxel agent: {reply.get('error', status)}", file=sys.stderr)
@@ -299,7 +360,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         _, data = _api_call(args.api, "GET", "/api/status")
     except urllib.error.URLError as err:
-        print(f"vaxel status: no controller at {args.api}: {err.reason}", file=sys.stderr)
+        print(f"vaxel status: no controller at {args.api}: {_why(err)}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=1))
@@ -319,28 +380,35 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_ERLANGS = 100_000  # agents busy at once: far past any contact centre, and still quick
+_AGENTS = _bounded(int, 1, 10_000, "from 1 to 10000 agents")
+_RATE = _bounded(float, 0.01, 100_000, "a rate above 0 and at most 100000 calls an hour")
+_HOURS = _bounded(float, 0.01, 24 * 366, "from 0.01 to 8784 hours (a year)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vaxel", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="run the routing core in virtual time")
     sim.add_argument("scenario", nargs="?", type=Path, help="scenario YAML (config/scenarios/)")
-    sim.add_argument("--agents", type=int, help="agents logged in all day, in every group")
-    sim.add_argument("--calls-per-hour", type=float, help="constant arrival rate")
-    sim.add_argument("--aht", type=_seconds, help="mean handle time (seconds, or 4m)")
+    sim.add_argument("--agents", type=_AGENTS, help="agents logged in all day, in every group")
+    sim.add_argument("--calls-per-hour", type=_RATE, help="constant arrival rate")
+    sim.add_argument("--aht", type=_handle_time, help="mean handle time (seconds, or 4m)")
     sim.add_argument("--patience", type=_patience, nargs=1,
                      help="mean caller patience, or 'none' for callers who never hang up")
-    sim.add_argument("--hours", type=float, help="simulated hours of arrivals")
-    sim.add_argument("--threshold", type=_seconds, help="service-level threshold (default 120)")
+    sim.add_argument("--hours", type=_HOURS, help="simulated hours of arrivals (8)")
+    sim.add_argument("--threshold", type=_threshold,
+                     help="service-level threshold (default 120)")
     sim.add_argument("--seed", type=int)
     sim.add_argument("--json", action="store_true", help="print the result as JSON")
     sim.set_defaults(func=cmd_simulate)
 
     st = sub.add_parser("staffing", help="agents needed for a service level (Erlang C)")
-    st.add_argument("--calls-per-hour", type=float, required=True)
-    st.add_argument("--aht", type=_seconds, required=True, help="mean handle time")
+    st.add_argument("--calls-per-hour", type=_RATE, required=True)
+    st.add_argument("--aht", type=_handle_time, required=True, help="mean handle time")
     st.add_argument("--target", type=_share, default=0.8, help="share within threshold (0.8)")
-    st.add_argument("--threshold", type=_seconds, default=120.0, help="seconds (120)")
+    st.add_argument("--threshold", type=_threshold, default=120.0, help="seconds (120)")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_staffing)
     ck = sub.add_parser("check", help="check a configuration folder; --tree draws the menus")
@@ -353,11 +421,16 @@ def build_parser() -> argparse.ArgumentParser:
     ck.set_defaults(func=cmd_check)
 
     dm = sub.add_parser("demo", help="the whole contact centre on this machine, fake PBX")
-    dm.add_argument("--config", type=Path, default=Path(__file__).resolve().parent.parent
-                    / "config" / "exempelkommun")
-    dm.add_argument("--minutes", type=float, default=20, help="simulated minutes (20)")
-    dm.add_argument("--speed", type=float, default=10, help="times faster than life (10)")
-    dm.add_argument("--calls-per-hour", type=float, default=90)
+    dm.add_argument("--config", type=Path, default=EXAMPLE_CONFIG)
+    dm.add_argument("--minutes", type=_bounded(float, 0.5, 24 * 60, "from 0.5 to 1440 "
+                                                "simulated minutes"),
+                    default=20, help="simulated minutes (20)")
+    dm.add_argument("--speed", type=_bounded(float, 0.5, 60, "from 0.5 (slower than life) to "
+                                             "60 times faster"),
+                    default=10, help="times faster than life (10)")
+    dm.add_argument("--calls-per-hour", type=_bounded(float, 1, 3000, "from 1 to 3000 calls an "
+                                                      "hour (the demo's fake PBX is one process)"),
+                    default=90)
     dm.add_argument("--seed", type=int, default=1)
     dm.add_argument("--verbose", action="store_true", help="log every call event")
     dm.set_defaults(func=cmd_demo)
@@ -366,7 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--config", type=Path, required=True, help="configuration folder")
     rn.add_argument("--api", type=_address, default=("127.0.0.1", 8480),
                     help="local HTTP API address (127.0.0.1:8480)")
-    rn.add_argument("--ami-port", type=int, help="override telephony.yaml's ami.port")
+    rn.add_argument("--ami-port", type=_bounded(int, 1, 65535, "a TCP port, 1 to 65535"),
+                    help="override telephony.yaml's ami.port")
     rn.add_argument("--sounds", type=Path, default=Path("sounds"))
     rn.set_defaults(func=cmd_run)
 
@@ -374,11 +448,11 @@ def build_parser() -> argparse.ArgumentParser:
     ag.add_argument("action", choices=["login", "ready", "pause", "logout"])
     ag.add_argument("agent")
     ag.add_argument("--reason", help="why, for pause")
-    ag.add_argument("--api", default="http://127.0.0.1:8480")
+    ag.add_argument("--api", type=_api_url, default="http://127.0.0.1:8480")
     ag.set_defaults(func=cmd_agent)
 
     stt = sub.add_parser("status", help="groups, agents and calls now (needs vaxel run)")
-    stt.add_argument("--api", default="http://127.0.0.1:8480")
+    stt.add_argument("--api", type=_api_url, default="http://127.0.0.1:8480")
     stt.add_argument("--json", action="store_true")
     stt.set_defaults(func=cmd_status)
 
@@ -399,7 +473,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:  # Ctrl-C: the user's wish, not an error
+        print(file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

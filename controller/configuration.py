@@ -5,6 +5,7 @@ the same folders."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,14 +21,15 @@ class Configuration:
     warnings: tuple[Problem, ...]
 
 
-def load_configuration(folder: Path, sounds: Path | None = None) -> Configuration:
+def load_configuration(folder: Path, sounds: Path | None = None,
+                       now: dt.datetime | None = None) -> Configuration:
     """Raises ConfigError listing every error of both files (file:line:column)."""
     if not folder.is_dir():
         raise ConfigError([Problem(str(folder), 0, 0, "no such configuration folder")])
     problems: list[Problem] = []
     loaded = settings = doc = None
     try:
-        loaded = load_folder(folder, sounds)
+        loaded = load_folder(folder, sounds, now)
     except ConfigError as err:
         problems += err.problems
     try:

@@ -19,12 +19,12 @@ from agents.state import AgentState
 from config.loader import load_folder
 from config.versions import ConfigHistory
 from controller.engine import Controller
+from sounds import SOUNDS
 from telephony.ami_link import AmiLink
 from telephony.dialplan import load_settings, render_extensions, render_manager
 from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
 from telephony.fakepbx.actors import Answer, Caller, Phone
 
-ROOT = Path(__file__).resolve().parent.parent
 # What citizens press in the example's menus, and how often (keys at seconds after dialling).
 CHOICES = [((3.0, "1"),), ((3.0, "2"), (6.0, "1")), ((3.0, "2"), (6.0, "2")),
            ((3.0, "3"), (6.0, "1")), ((3.0, "4"), (6.0, "1")), ((3.0, "0"),), ()]
@@ -37,7 +37,7 @@ async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hou
     scale = 1.0 / speed
     settings = load_settings(config_dir)
     pbx = FakePbx(Dialplan.parse(render_extensions(settings)), time_scale=scale)
-    pbx.sounds.add_dir(ROOT / "sounds")
+    pbx.sounds.add_dir(SOUNDS)
     history = ConfigHistory(load_folder(config_dir), dt.datetime.now())
     config = history.active.config
     phones = {}
@@ -82,30 +82,53 @@ async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hou
             keys = rng.choices(CHOICES, WEIGHTS)[0]
             patience = rng.expovariate(1 / 240)
             caller = Caller(f"citizen{n}", f"07{rng.randrange(10**7, 10**8)}", keys=keys,
-                            hangup_after=30 + patience)
+                            gives_up_after=30 + patience)
             callers.append(caller)
             caller.dial(pbx)
 
     feeding = asyncio.get_running_loop().create_task(arrivals())
     minute = 0
+    print("  min   calls  menus waiting  answered  in target  in 2 min  gave up  partner"
+          "  agents: talking wrap-up paused ready", file=out)
     try:
         while sim_minutes() < minutes:
             await asyncio.sleep(60 * scale)
             minute += 1
-            stats = ctl.statistics()
-            states = [a.state for a in ctl.router.agents.values()]
-            print(f"{minute:4d} min  calls {stats['calls']:4d}  answered {stats['answered']:4d}"
-                  f"  within 2 min {stats['within_threshold']:4d}  gave up {stats['abandoned']:3d}"
-                  f"  to partner {stats['partner']:3d}  waiting {stats['waiting']:3d}"
-                  f"  agents talking {states.count(AgentState.BUSY)}/{len(states)}",
-                  file=out, flush=True)
+            print(_minute_line(minute, ctl), file=out, flush=True)
     finally:
         feeding.cancel()
+        print(_summary(ctl, minute), file=out)
         await ctl.stop()
         await link.close()
         await server.stop()
         await pbx.close()
     return 0
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f} %" if whole else "-"
+
+
+def _minute_line(minute: int, ctl: Controller) -> str:
+    stats = ctl.statistics()
+    states = [a.state for a in ctl.router.agents.values()]
+    return (f"{minute:5d} {stats['calls']:7d} {stats['in_menus']:6d} {stats['waiting']:7d}"
+            f" {stats['answered']:9d} {_share(stats['within_threshold'], stats['answered']):>10}"
+            f" {_share(stats['within_2_minutes'], stats['calls']):>8} {stats['abandoned']:8d}"
+            f" {stats['partner']:8d}  {states.count(AgentState.BUSY):15d}"
+            f" {states.count(AgentState.WRAP_UP):7d} {states.count(AgentState.PAUSED):6d}"
+            f" {states.count(AgentState.READY):5d}")
+
+
+def _summary(ctl: Controller, minutes: int) -> str:
+    stats = ctl.statistics()
+    within = stats["within_2_minutes"]
+    return (f"after {minutes} simulated minutes: {stats['calls']} calls, {stats['answered']} "
+            f"answered ({_share(stats['within_threshold'], stats['answered'])} within their "
+            f"group's target), {_share(within, stats['calls'])} of all calls answered within "
+            f"2 minutes (the municipal goal: 70 %, aim 80 %), {stats['abandoned']} gave up, "
+            f"{stats['partner']} answered by the partner, {stats['in_menus']} still in the "
+            f"menus and {stats['waiting']} waiting at the end")
 
 
 def main_demo(args) -> int:  # the CLI's entry

@@ -32,7 +32,7 @@ async def run_controller(config_dir: Path, api_host: str, api_port: int,
                          stop: asyncio.Event | None = None,
                          wallclock: Callable[[], dt.datetime] = dt.datetime.now) -> int:
     try:
-        conf = load_configuration(config_dir, sounds)
+        conf = load_configuration(config_dir, sounds, wallclock())
     except ConfigError as err:
         log.error("the configuration in %s was not accepted:\n%s", config_dir, err)
         return 1

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from config.durations import parse_duration
+from config.errors import ConfigError, Problem
+from config.messages import explain, field_names
 from config.schema import Group
+from config.yamlstrict import load
 from overflow.partner import PartnerCaps
 from overflow.policy import Rule
 from queues.group import GroupConfig
@@ -107,14 +109,32 @@ class Scenario:
         return s
 
 
+def expected_calls(calls_per_hour: Sequence[float], hours: float) -> float:
+    """Arrivals a run expects: one rate per hour, the last one repeating."""
+    whole = int(hours)
+    rates = [calls_per_hour[min(h, len(calls_per_hour) - 1)] for h in range(whole)]
+    rest = hours - whole
+    return sum(rates) + rest * calls_per_hour[min(whole, len(calls_per_hour) - 1)]
+
+
 # ---- YAML ----------------------------------------------------------------------------------------
 
+# What a simulation can finish in reasonable time (the simulator runs ~20,000 calls a second).
+MAX_HOURS = 24 * 366.0
+MAX_CALLS_PER_HOUR = 100_000.0
+MAX_CALLS = 20_000_000  # expected arrivals of a whole run: about a quarter of an hour
+MAX_AGENTS = 10_000
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _seconds(v: object) -> float:
-    return parse_duration(v)
+    seconds = parse_duration(v)
+    if not 0 < seconds <= 86400:
+        raise ValueError(f"{v}: a time longer than zero and at most a day (for example \"4m\")")
+    return seconds
 
 
 def _clock(v: object) -> float:
@@ -130,7 +150,7 @@ def _clock(v: object) -> float:
 class _HandleTime(_Model):
     mean: float
     distribution: Literal["exponential", "lognormal"] = "lognormal"
-    cv: float = Field(0.8, gt=0)
+    cv: float = Field(0.8, gt=0, le=10)
 
     _mean = field_validator("mean", mode="before")(_seconds)
 
@@ -138,16 +158,16 @@ class _HandleTime(_Model):
 class _Group(Group):
     """A response group as in the configuration, plus what only a simulation needs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     id: str
     name: str = ""
-    share: float = Field(gt=0)
+    share: float = Field(gt=0, le=1_000_000)
     handle_time: _HandleTime
 
 
 class _Shift(_Model):
-    count: int = Field(ge=0)
-    groups: dict[str, int]
+    count: int = Field(ge=0, le=MAX_AGENTS)
+    groups: dict[str, Annotated[int, Field(ge=1, le=9)]]
     start: float | None = Field(None, alias="from")
     end: float | None = Field(None, alias="to")
 
@@ -155,54 +175,84 @@ class _Shift(_Model):
 
 
 class _Partner(_Model):
-    max_concurrent: int | None = None
-    max_per_hour: int | None = None
+    max_concurrent: int | None = Field(None, ge=0)
+    max_per_hour: int | None = Field(None, ge=0)
     handle_time: _HandleTime = _HandleTime(mean="3m")
 
 
 class _Scenario(_Model):
     name: str
     opens: float = 8 * 3600.0
-    hours: float = Field(gt=0)
+    hours: float = Field(gt=0, le=MAX_HOURS)
     seed: int = 1
     patience: float | None = None
     ring_time: float = 0.0
-    calls_per_hour: list[float]
-    groups: list[_Group]
+    calls_per_hour: list[Annotated[float, Field(ge=0, le=MAX_CALLS_PER_HOUR)]] = Field(
+        min_length=1)
+    groups: list[_Group] = Field(min_length=1)
     shifts: list[_Shift]
     partner: _Partner | None = None
 
     _opens = field_validator("opens", mode="before")(_clock)
 
-    @field_validator("patience", "ring_time", mode="before")
+    @field_validator("patience", mode="before")
     @classmethod
-    def _optional_duration(cls, v: object) -> object:
-        return None if v in (None, "none") else parse_duration(v)
+    def _patience(cls, v: object) -> object:
+        return None if v in (None, "none") else _seconds(v)
+
+    @field_validator("ring_time", mode="before")
+    @classmethod
+    def _ring_time(cls, v: object) -> object:
+        seconds = parse_duration(v)
+        if not 0 <= seconds <= 300:
+            raise ValueError(f"{v}: a ring time from 0s to 5m")
+        return seconds
 
 
-class ScenarioError(ValueError):
+class ScenarioError(ConfigError):
     """The scenario file is wrong (the administrator's fault); says where."""
 
 
 def load_scenario(path: Path) -> Scenario:
+    """The scenario file through the strict reader; ScenarioError names file:line:column."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        m = _Scenario.model_validate(raw)
-    except yaml.YAMLError as err:
-        raise ScenarioError(f"{path}: {err}") from err
+        doc = load(path, display=str(path))
+    except ConfigError as err:
+        raise ScenarioError(err.problems) from err
+    if not isinstance(doc.data, dict) or not doc.data:
+        raise ScenarioError([Problem(str(path), 0, 0, "a scenario is a mapping of settings "
+                                     "(name:, hours:, calls_per_hour:, groups:, shifts:); "
+                                     "see config/scenarios/")])
+    try:
+        m = _Scenario.model_validate(doc.data)
     except ValidationError as err:
-        lines = [f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()]
-        raise ScenarioError("\n".join(lines)) from err
+        raise ScenarioError([doc.problem(loc, message) for loc, message in explain(
+            err.errors(), field_names(_Scenario))]) from err
+    problems = []
     ids = {g.id for g in m.groups}
-    for shift in m.shifts:
+    for i, shift in enumerate(m.shifts):
         for gid in shift.groups:
             if gid not in ids:
-                raise ScenarioError(f"{path}: shifts: unknown group {gid!r}")
+                problems.append(doc.problem(("shifts", i, "groups", gid), (
+                    f"shifts, item {i + 1}: no group {gid!r} under groups:")))
+    for i, g in enumerate(m.groups):
+        for j, r in enumerate(g.overflow):
+            if r.to != "partner" and r.to not in ids:
+                problems.append(doc.problem(("groups", i, "overflow", j, "to"), (
+                    f"groups, item {i + 1}, overflow, item {j + 1}: no group {r.to!r}, "
+                    "and not 'partner'")))
+    if sum(m.calls_per_hour) == 0:
+        problems.append(doc.problem(("calls_per_hour",), "no calls at all: give at least one "
+                                                         "hour a rate above zero"))
+    expected = expected_calls(m.calls_per_hour, m.hours)
+    if expected > MAX_CALLS:
+        problems.append(doc.problem(("hours",), (
+            f"about {expected:,.0f} calls: more than a simulation finishes in reasonable time "
+            f"(at most {MAX_CALLS:,}); simulate fewer hours")))
+    if problems:
+        raise ScenarioError(problems)
     groups = []
     for g in m.groups:
-        for r in g.overflow:
-            if r.to != "partner" and r.to not in ids:
-                raise ScenarioError(f"{path}: groups.{g.id}.overflow: unknown group {r.to!r}")
         cfg = replace(g.core(g.id), expected_handle_time=g.handle_time.mean)
         ht = HandleTime(g.handle_time.mean, g.handle_time.distribution, g.handle_time.cv)
         groups.append(SimGroup(cfg, g.share, ht, g.core_rules()))

@@ -24,7 +24,7 @@ from pydantic import (
 
 from config.durations import parse_duration
 from config.errors import ConfigError, Problem
-from config.messages import explain
+from config.messages import explain, field_names
 from config.schema import IvrConfig
 from config.yamlstrict import Document, load
 
@@ -201,7 +201,7 @@ def read_settings(config_dir: Path) -> tuple[DialplanSettings, Document]:
         settings = DialplanSettings.model_validate(doc.data)
     except ValidationError as err:
         raise SettingsError([doc.problem(loc, message) for loc, message
-                             in explain(err.errors())]) from err
+                             in explain(err.errors(), field_names(DialplanSettings))]) from err
     problems = _settings_problems(settings, doc)
     if problems:
         raise SettingsError(problems)

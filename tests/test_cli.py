@@ -73,5 +73,8 @@ def test_the_demo_runs_the_whole_contact_centre_and_ends_by_itself():
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("vaxel demo: fake Asterisk on 127.0.0.1:")
-    assert [ln.split()[0] for ln in lines[1:]] == ["1", "2", "3"]
+    assert lines[1].split()[:3] == ["min", "calls", "menus"]
+    assert [ln.split()[0] for ln in lines[2:-1]] == ["1", "2", "3"]
+    assert lines[-1].startswith("after 3 simulated minutes: ")
+    assert "answered within 2 minutes (the municipal goal: 70 %, aim 80 %)" in lines[-1]
     assert "Traceback" not in proc.stderr

@@ -67,8 +67,9 @@ def test_the_base_configuration_is_valid(tmp_path):
 def test_broken_yaml_names_the_place(tmp_path):
     text = BASE.replace("  b: {name: B}", "  b: {name: B")
     (p,) = problems(tmp_path, text)
-    # the parser notices at the next key, right after the unclosed mapping
-    assert "not valid YAML" in p and f"vaxel.yaml:{line_of(text, 'agents:')}:" in p
+    # the parser notices at the next key; the error points where the mistake begins
+    assert f"vaxel.yaml:{line_of(text, '  b: {name: B')}:6: settings opened with {{ here are " \
+           "not closed with }" in p
 
 
 def test_a_duplicate_key_names_both_lines(tmp_path):

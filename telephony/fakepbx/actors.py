@@ -160,7 +160,8 @@ class Caller:
     dialled: str = "0812345"
     context: str = "vaxel-inbound"
     keys: tuple[tuple[float, str], ...] = ()  # (seconds after dialling, keys)
-    hangup_after: float | None = None  # gives up after this many seconds
+    hangup_after: float | None = None  # hangs up after this many seconds, whatever happens
+    gives_up_after: float | None = None  # hangs up then unless talking to someone by then
     sip_port: int = 5060
     rtp_port: int = 4000  # pjsua takes the next even port for each new call
     channel: Channel | None = None
@@ -176,7 +177,13 @@ class Caller:
             self.tasks.append(pbx.spawn(self._press(pbx, ch, at, keys)))
         if self.hangup_after is not None:
             pbx.call_later(self.hangup_after, lambda: self.hang_up(pbx))
+        if self.gives_up_after is not None:
+            pbx.call_later(self.gives_up_after, lambda: self._give_up(pbx))
         return ch
+
+    def _give_up(self, pbx: FakePbx) -> None:
+        if self.channel is not None and self.channel.bridge is None:
+            self.hang_up(pbx)
 
     async def _press(self, pbx: FakePbx, ch: Channel, at: float, keys: str) -> None:
         await pbx.sleep(at)
