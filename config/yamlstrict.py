@@ -12,6 +12,7 @@ value, and refusals where YAML 1.1 would silently surprise.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,13 @@ def _syntax(err: yaml.MarkedYAMLError, file: str) -> Problem:
         return Problem(file, line, col, message)
 
     until = f" (the file goes on to line {end.line + 1} without it)" if end else ""
+    opened = _unclosed_quote(end.buffer, end.line) if end and end.buffer else None
+    if opened is not None and "quoted scalar" not in context:
+        line = opened + 1
+        return Problem(file, line, 1, (
+            f"a quote opened on this line is not closed on it: YAML reads on to the next quote "
+            f"and fails at line {end.line + 1}" if end else
+            "a quote opened on this line is not closed on it"))
     if "quoted scalar" in context:
         return at(begin, f"a quote opened here is never closed{until}; close it on the same "
                          "line")
@@ -110,6 +118,22 @@ def _syntax(err: yaml.MarkedYAMLError, file: str) -> Problem:
                        + ": line up keys of the same level, and list items (- ...) apart "
                          "from keys")
     return at(end or begin, f"this is not valid YAML here: {problem or context}")
+
+
+def _unclosed_quote(text: str, before: int) -> int | None:
+    """The first line (0-based, up to `before`) whose double quotes do not pair up: where a
+    quote was most likely left open, though the parser only fails further down."""
+    for number, line in enumerate(text.splitlines()[:before + 1]):
+        quotes, escaped = 0, False
+        for ch in line:
+            if ch == "#" and quotes % 2 == 0:
+                break
+            if ch == '"' and not escaped:
+                quotes += 1
+            escaped = ch == "\\" and not escaped
+        if quotes % 2:
+            return number
+    return None
 
 
 def _convert(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int]],
@@ -169,8 +193,17 @@ def _convert(node: yaml.Node, path: Path_, positions: dict[Path_, tuple[int, int
                                 + (f" (or write {int(value.replace('_', ''), 10)} if you meant "
                                    "a number)" if len(value) <= 4 else "")))
         return value
-    if tag == "int":
-        return int(value.replace("_", ""), 0)
-    if tag == "float":
-        return float(value.replace("_", ""))
+    try:
+        if tag == "int":
+            return int(value.replace("_", ""), 0)
+        if tag == "float":
+            number = float(value.replace("_", ""))
+            if not math.isfinite(number):
+                raise ValueError(value)
+            return number
+    except ValueError:
+        problems.append(Problem(file, line, col, f"{value} is not a number vaxel can use: write "
+                                                 f'a plain number such as 2.5, or "{value}" '
+                                                 "in quotes if it is text"))
+        return value
     return value  # str, timestamp (kept as text for the schema)

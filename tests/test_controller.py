@@ -489,3 +489,27 @@ def test_a_conversation_that_ends_during_an_ami_blackout_is_closed_afterwards():
             assert w.ctl.router.agents["anna"].state in (AgentState.WRAP_UP, AgentState.READY)
             assert not w.ctl.calls and not w.ctl.router.calls
     run(main())
+
+
+def test_a_citizen_who_would_give_up_does_not_once_an_agent_talks_to_them():
+    """The demo's citizens give up while they wait, never in the middle of a conversation."""
+    async def main():
+        async with World() as w:
+            w.ctl.agent_login("anna")  # answers after 1 s, talks 5 s
+            ch = Caller("2001", "0701112233", keys=((3.0, "1"),), gives_up_after=6.0).dial(
+                w.pbx)
+            await w.until(lambda: ch.hungup)
+            assert w.pbx.now() > 6.0 + 1.0  # the conversation went on past the give-up time
+            assert w.ctl.statistics()["answered"] == 1
+            assert w.ctl.statistics()["abandoned"] == 0
+    run(main())
+
+
+def test_a_citizen_gives_up_while_waiting():
+    async def main():
+        async with World() as w:
+            ch = Caller("2001", "0701112233", keys=((3.0, "1"),), gives_up_after=20.0).dial(
+                w.pbx)
+            await w.until(lambda: ch.hungup)
+            assert 19.9 <= w.pbx.now() <= 21.0 and w.ctl.statistics()["answered"] == 0
+    run(main())

@@ -6,6 +6,7 @@ import datetime as dt
 import socket
 from pathlib import Path
 
+from config.loader import load_folder
 from controller.cli import main
 from controller.run import run_controller
 from telephony.dialplan import load_settings, render_extensions, render_manager
@@ -66,6 +67,10 @@ def test_vaxel_run_takes_calls_and_agents_act_through_the_api(monkeypatch, capsy
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
     out, err = capsys.readouterr()
+    checksum = load_folder(EXAMPLE).checksum  # what `vaxel check` prints as the version
+    assert f"configuration version {checksum} (activation 1)" in out
+    assert "AMI 127.0.0.1:" in out and " up" in out.split("AMI 127.0.0.1:")[1].split("\n")[0]
+    assert "barn-och-utbildning" in out and " open " in out  # the hours on a Tuesday at 10
     assert "anna: ready" in out and "anna: paused" in out
     assert "give --reason" in err and "unknown agent 'nobody'" in err
     assert "barn-och-utbildning" in out and "agent anna" in out
@@ -75,6 +80,37 @@ def test_vaxel_run_takes_calls_and_agents_act_through_the_api(monkeypatch, capsy
 def test_vaxel_run_refuses_to_start_without_the_secret(monkeypatch):
     monkeypatch.delenv("VAXEL_AMI_SECRET", raising=False)
     assert asyncio.run(run_controller(EXAMPLE, "127.0.0.1", free_port())) == 2
+
+
+def test_vaxel_run_says_where_the_ami_is_and_why_it_cannot_connect(monkeypatch, caplog):
+    monkeypatch.setenv("VAXEL_AMI_SECRET", "s3cret")
+    dead = free_port()  # nothing listens there
+
+    async def scenario():
+        stop = asyncio.Event()
+        running = asyncio.ensure_future(run_controller(EXAMPLE, "127.0.0.1", free_port(),
+                                                       dead, None, stop))
+        await asyncio.sleep(1.0)
+        stop.set()
+        return await running
+
+    with caplog.at_level("WARNING"):
+        assert asyncio.run(asyncio.wait_for(scenario(), 30)) == 0
+    said = [r.getMessage() for r in caplog.records]
+    assert f"AMI: cannot connect to 127.0.0.1:{dead}: Connection refused; trying again " \
+           "every 15 s at most" in said
+    assert not any("Traceback" in m for m in said)
+
+
+def test_vaxel_run_refuses_a_broken_configuration_and_says_why(tmp_path, caplog):
+    for f in EXAMPLE.glob("*.yaml"):
+        (tmp_path / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
+    tel = tmp_path / "telephony.yaml"
+    tel.write_text(tel.read_text(encoding="utf-8").replace("lease: 30s", "lease: 0s"),
+                   encoding="utf-8")
+    with caplog.at_level("ERROR"):
+        assert asyncio.run(run_controller(tmp_path, "127.0.0.1", free_port())) == 1
+    assert "TIMEOUT(absolute)=0" in caplog.text and "telephony.yaml:" in caplog.text
 
 
 def test_vaxel_agent_says_when_no_controller_runs(capsys):
