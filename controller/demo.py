@@ -16,12 +16,13 @@ import sys
 from pathlib import Path
 
 from agents.state import AgentState
-from config.loader import load_folder
+from config.errors import ConfigError
 from config.versions import ConfigHistory
+from controller.configuration import load_configuration
 from controller.engine import Controller
 from sounds import SOUNDS
 from telephony.ami_link import AmiLink
-from telephony.dialplan import load_settings, render_extensions, render_manager
+from telephony.dialplan import render_extensions, render_manager
 from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
 from telephony.fakepbx.actors import Answer, Caller, Phone
 
@@ -35,11 +36,18 @@ async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hou
                    seed: int, out=sys.stdout) -> int:
     rng = random.Random(seed)
     scale = 1.0 / speed
-    settings = load_settings(config_dir)
-    pbx = FakePbx(Dialplan.parse(render_extensions(settings)), time_scale=scale)
-    pbx.sounds.add_dir(SOUNDS)
-    history = ConfigHistory(load_folder(config_dir), dt.datetime.now())
+    try:
+        conf = load_configuration(config_dir, SOUNDS)
+    except ConfigError as err:
+        print(f"vaxel demo: the configuration in {config_dir} was not accepted:\n{err}",
+              file=sys.stderr)
+        return 1
+    settings = conf.settings
+    history = ConfigHistory(conf.loaded, dt.datetime.now())
     config = history.active.config
+    pbx = FakePbx(Dialplan.parse(render_extensions(settings, languages=config.languages())),
+                  time_scale=scale)
+    pbx.sounds.add_dir(SOUNDS)
     phones = {}
     for agent in settings.agents:
         phone = Phone(agent.id, answer_after=rng.uniform(1, 4), context="vaxel-devices")
@@ -123,7 +131,8 @@ def _minute_line(minute: int, ctl: Controller) -> str:
 def _summary(ctl: Controller, minutes: int) -> str:
     stats = ctl.statistics()
     within = stats["within_2_minutes"]
-    return (f"after {minutes} simulated minutes: {stats['calls']} calls, {stats['answered']} "
+    calls = f"{stats['calls']} call{'s' * (stats['calls'] != 1)}"
+    return (f"after {minutes} simulated minutes: {calls}, {stats['answered']} "
             f"answered ({_share(stats['within_threshold'], stats['answered'])} within their "
             f"group's target), {_share(within, stats['calls'])} of all calls answered within "
             f"2 minutes (the municipal goal: 70 %, aim 80 %), {stats['abandoned']} gave up, "

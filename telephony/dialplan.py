@@ -57,7 +57,7 @@ EVENT_FILTERS = (
 )
 
 # Where a caller runs AsyncAGI in [vaxel-inbound] (the next priority hangs up).
-INBOUND_AGI_PRIORITY = 5
+INBOUND_AGI_PRIORITY = 6
 
 _NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,40}$")

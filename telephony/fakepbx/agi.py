@@ -117,7 +117,7 @@ async def execute(pbx: FakePbx, ch: Channel, command: str) -> tuple[str, str | N
     first = words[0].upper()
     if head == "GET DATA":
         return await get_data(pbx, ch, words[2:]), None
-    if head == "WAIT FOR":  # WAIT FOR DIGIT ms
+    if head == "WAIT FOR":  # WAIT FOR DIGIT ms: silence, unless music plays on
         ms = int(words[3]) if len(words) > 3 else -1
         digit = await apps.read_digit(ch, pbx, None if ms < 0 else ms / 1000)
         return f"200 result={ord(digit) if digit else 0}", None
@@ -128,9 +128,11 @@ async def execute(pbx: FakePbx, ch: Channel, command: str) -> tuple[str, str | N
             return "200 result=-1 endpos=0", "FAILURE"
         apps.playing(ch)
         t0 = pbx.now()
-        digit = await apps.read_digit(ch, pbx, seconds, accept=escapes) if escapes else None
-        if not escapes:
-            await pbx.sleep(seconds)
+        with pbx.heard(ch):
+            digit = await apps.read_digit(ch, pbx, seconds, accept=escapes) if escapes \
+                else None
+            if not escapes:
+                await pbx.sleep(seconds)
         if digit is None:
             pbx.var_set(ch, "PLAYBACKSTATUS", "SUCCESS")
             return f"200 result=0 endpos={round(seconds * 8000)}", None
@@ -158,20 +160,20 @@ async def execute(pbx: FakePbx, ch: Channel, command: str) -> tuple[str, str | N
         return "200 result=1", None
     if head == "SAY NUMBER":
         apps.playing(ch)
-        await pbx.sleep(pbx.sounds.say_number_seconds(words[2]))
+        with pbx.heard(ch):
+            await pbx.sleep(pbx.sounds.say_number_seconds(words[2]))
         return "200 result=0", None
     if head == "SAY DIGITS":
         apps.playing(ch)
-        await pbx.sleep(pbx.sounds.say_digits_seconds(words[2]))
+        with pbx.heard(ch):
+            await pbx.sleep(pbx.sounds.say_digits_seconds(words[2]))
         return "200 result=0", None
     if head == "SET MUSIC":  # SET MUSIC ON|OFF [class]
         if words[2].upper() == "ON":
             apps.playing(ch)
-            ch.moh_class = words[3] if len(words) > 3 else "default"
-            pbx.channel_event("MusicOnHoldStart", ch, ("Class", ch.moh_class))
-        elif ch.moh_class is not None:
-            ch.moh_class = None
-            pbx.channel_event("MusicOnHoldStop", ch)
+            pbx.moh_start(ch, words[3] if len(words) > 3 else "default")
+        else:
+            pbx.moh_stop(ch)
         return "200 result=0", None
     if head == "ASYNCAGI BREAK":
         return "200 result=0", "SUCCESS"
@@ -197,6 +199,12 @@ async def get_data(pbx: FakePbx, ch: Channel, args: list[str]) -> str:
     seconds = pbx.sounds.duration(sound) or 0.0
     if seconds:
         apps.playing(ch)
+    with pbx.heard(ch):  # the prompt, then the menu's own wait for a key
+        return await _get_data(pbx, ch, seconds, timeout, max_digits)
+
+
+async def _get_data(pbx: FakePbx, ch: Channel, seconds: float, timeout: float,
+                    max_digits: int) -> str:
     got = ""
     first = await apps.read_digit(ch, pbx, seconds) if seconds else None
     if first is not None:

@@ -92,7 +92,8 @@ async def run(pbx: FakePbx, ch: Channel, app: str, data: str) -> bool | None:
             pbx.var_set(ch, "PLAYBACKSTATUS", "FAILED")
         else:
             playing(ch)
-            await pbx.sleep(seconds)
+            with pbx.heard(ch):
+                await pbx.sleep(seconds)
             pbx.var_set(ch, "PLAYBACKSTATUS", "SUCCESS")
     elif name == "background":
         await background(pbx, ch, args[0])
@@ -129,7 +130,8 @@ async def background(pbx: FakePbx, ch: Channel, sound: str) -> str | None:
         pbx.var_set(ch, "BACKGROUNDSTATUS", "FAILED")
         return None
     playing(ch)
-    key = await read_digit(ch, pbx, seconds)
+    with pbx.heard(ch):
+        key = await read_digit(ch, pbx, seconds)
     pbx.var_set(ch, "BACKGROUNDSTATUS", "SUCCESS")
     return key
 
@@ -160,17 +162,14 @@ async def read_digit(ch: Channel, pbx: FakePbx, seconds: float | None,
 async def music_on_hold(pbx: FakePbx, ch: Channel, moh_class: str, seconds: float | None
                         ) -> None:
     """MusicOnHold ignores keys (they show only as DTMFEnd) and runs its whole time."""
-    ch.moh_class = moh_class
     playing(ch)
-    pbx.channel_event("MusicOnHoldStart", ch, ("Class", moh_class))
+    pbx.moh_start(ch, moh_class)
     try:
         if seconds is None:
             await asyncio.Event().wait()
         await pbx.sleep(seconds)
     finally:
-        if ch.moh_class is not None and not ch.hungup:
-            ch.moh_class = None
-            pbx.channel_event("MusicOnHoldStop", ch)
+        pbx.moh_stop(ch, event=not ch.hungup)
 
 
 DIAL_VARIABLES = ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME",
@@ -191,7 +190,8 @@ async def dial(pbx: FakePbx, ch: Channel, args: list[str]) -> None:
     ch.variables["HANGUPCAUSE_KEYS()"] = ""
     started = pbx.now()
     try:
-        callee = await pbx.dial_leg(OriginateRequest(args[0], timeout=timeout), dialer=ch)
+        with pbx.heard(ch):  # ringback while the callee rings
+            callee = await pbx.dial_leg(OriginateRequest(args[0], timeout=timeout), dialer=ch)
     except OriginateOutcome as out:
         if out.reason == 5 or out.cause == 17:
             status = "BUSY"

@@ -42,6 +42,33 @@ class BridgeInterrupt(Interrupt):
         self.bridge = bridge
 
 
+@dataclass
+class Hearing:
+    """What the person on a channel hears: how many sounds reach them now (a prompt, music,
+    ringback, a conversation, a menu waiting for their key) and the longest stretch with none.
+    Sounds sent to a channel that is not answered never reach a SIP phone (no media yet)."""
+
+    quiet_since: float | None = 0.0  # start of the current silence; None while they hear
+    sources: int = 0
+    longest: float = 0.0
+
+    def begin(self, now: float) -> None:
+        if self.sources == 0 and self.quiet_since is not None:
+            self.longest = max(self.longest, now - self.quiet_since)
+            self.quiet_since = None
+        self.sources += 1
+
+    def end(self, now: float) -> None:
+        self.sources -= 1
+        if self.sources == 0:
+            self.quiet_since = now
+
+    def longest_silence(self, now: float) -> float:
+        """The longest silence so far, the current one included."""
+        current = 0.0 if self.quiet_since is None else now - self.quiet_since
+        return max(self.longest, current)
+
+
 @dataclass(eq=False)
 class Channel:
     name: str
@@ -71,6 +98,9 @@ class Channel:
     digits: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     listening: bool = False  # an application or AGI command is reading digits now
     moh_class: str | None = None
+    moh_heard: bool = False  # the music reaches the person (it started once answered)
+    hearing: Hearing = field(default_factory=Hearing)
+    refused_keys: str = ""  # keys the phone could not send: no media before the answer
     audio: asyncio.Event = field(default_factory=asyncio.Event)  # it has sent media frames
     task: asyncio.Task[None] | None = None
     last_exten: tuple[str, str, int, str] | None = None  # for Newexten's snapshot rule

@@ -13,11 +13,12 @@ scaled by `time_scale`, so tests can run minutes of calls in seconds. `now()` is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ from telephony.fakepbx.channel import (
     Channel,
     HangupInterrupt,
     Headers,
+    Hearing,
     Interrupt,
     JumpInterrupt,
 )
@@ -76,6 +78,8 @@ class FakePbx:
         self.sounds = sounds or SoundLibrary()
         self.channels: dict[str, Channel] = {}  # by name
         self.by_id: dict[str, Channel] = {}
+        # callers' longest silence, kept when their channel is gone (see `heard`)
+        self.silences: dict[str, float] = {}
         self.listeners: list[Listener] = []
         self.endpoints: dict[str, Any] = {}  # PJSIP endpoint -> actor (telephony.fakepbx.actors)
         self._epoch = epoch if epoch is not None else int(time.time())
@@ -163,7 +167,7 @@ class FakePbx:
                     state: int = DOWN) -> Channel:
         uid = uniqueid or self._uniqueid()
         ch = Channel(name, uid, linkedid or uid, tech, context, exten, state=state,
-                     created_at=self.now())
+                     created_at=self.now(), hearing=Hearing(quiet_since=self.now()))
         self.channels[name] = ch
         self.by_id[uid] = ch
         return ch
@@ -356,6 +360,8 @@ class FakePbx:
     def _gone(self, ch: Channel, cause: int) -> None:
         self.channel_event("Hangup", ch, ("Cause", str(cause)),
                            ("Cause-txt", CAUSE_TEXT.get(cause, "Unknown")))
+        if ch.tech == "PJSIP":
+            self.silences[ch.name] = ch.hearing.longest_silence(self.now())
         self.channels.pop(ch.name, None)
         self.by_id.pop(ch.uniqueid, None)
 
@@ -368,9 +374,7 @@ class FakePbx:
         br = Bridge()
         self.emit("BridgeCreate", "call,all", br.block())
         for ch in (a, b):
-            if ch.moh_class is not None:
-                ch.moh_class = None
-                self.channel_event("MusicOnHoldStop", ch)
+            self.moh_stop(ch)
             if not keep_lease:
                 self.clear_lease(ch)  # bridging swaps the channel: TIMEOUT(absolute) is lost
             running = ch.task is not None and not ch.task.done()
@@ -380,6 +384,7 @@ class FakePbx:
                     ch.priority += 1  # out of dialplan: it goes on at the next priority
             br.members.append(ch)
             ch.bridge = br
+            ch.hearing.begin(self.now())  # a conversation
             self.emit("BridgeEnter", "call,all", [*br.block(), *ch.block()])
         return br
 
@@ -389,16 +394,55 @@ class FakePbx:
             return
         ch.bridge = None
         br.members.remove(ch)
+        ch.hearing.end(self.now())
         self.emit("BridgeLeave", "call,all", [*br.block(), *ch.block()])
         for other in list(br.members):
             # a two-party basic bridge ends when one side leaves; the other goes on in dialplan
             other.bridge = None
             br.members.remove(other)
+            other.hearing.end(self.now())
             self.emit("BridgeLeave", "call,all", [*br.block(), *other.block()])
             if other.application == "Bridge":
                 self.hangup_nowait(other, 16)  # an agent leg bridged by the Bridge application
         self.emit("BridgeDestroy", "call,all", br.block())
         br.ended.set()
+
+    # ---- what a caller hears ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def heard(self, ch: Channel) -> Iterator[None]:
+        """A sound reaches the channel while the block runs: a prompt, a menu waiting for a
+        key, ringback. Not before the answer: a SIP phone gets no media until then."""
+        on = ch.state == UP and not ch.hungup
+        if on:
+            ch.hearing.begin(self.now())
+        try:
+            yield
+        finally:
+            if on:
+                ch.hearing.end(self.now())
+
+    def moh_start(self, ch: Channel, moh_class: str) -> None:
+        if ch.moh_class is None and ch.state == UP:  # music already on just changes class
+            ch.moh_heard = True
+            ch.hearing.begin(self.now())
+        ch.moh_class = moh_class
+        self.channel_event("MusicOnHoldStart", ch, ("Class", moh_class))
+
+    def moh_stop(self, ch: Channel, *, event: bool = True) -> None:
+        if ch.moh_class is None:
+            return
+        ch.moh_class = None
+        if ch.moh_heard:
+            ch.moh_heard = False
+            ch.hearing.end(self.now())
+        if event:
+            self.channel_event("MusicOnHoldStop", ch)
+
+    def longest_silence(self, name: str) -> float:
+        """The longest stretch a caller's phone heard nothing (so far, or over its call)."""
+        ch = self.channels.get(name)
+        return ch.hearing.longest_silence(self.now()) if ch is not None else self.silences[name]
 
     # ---- the lease (TIMEOUT(absolute)) -------------------------------------------------------
 
@@ -433,6 +477,9 @@ class FakePbx:
         key's duration. A digit reaches whoever reads digits at DTMFEnd; with nobody reading it
         is lost (Asterisk keeps no type-ahead for a channel idle in AGI)."""
         if ch.hungup:
+            return
+        if ch.tech == "PJSIP" and ch.state != UP:
+            ch.refused_keys += digit  # the phone has no media before the answer: no RFC 4733
             return
         if ch.bridge is not None and all(c.tech == "PJSIP" for c in ch.bridge.members):
             return  # two phones bridged: native RTP, no DTMF reaches AMI

@@ -366,17 +366,14 @@ async def _bridge(s: AmiSession, msg: Message) -> None:
 async def _moh_start(s: AmiSession, msg: Message) -> None:
     ch = _channel(s, msg)
     if ch is not None:
-        ch.moh_class = msg.get("Class") or "default"
-        s.pbx.channel_event("MusicOnHoldStart", ch, ("Class", ch.moh_class))
+        s.pbx.moh_start(ch, msg.get("Class") or "default")
         s.respond(msg, "Success")
 
 
 async def _moh_stop(s: AmiSession, msg: Message) -> None:
     ch = _channel(s, msg)
     if ch is not None:
-        if ch.moh_class is not None:
-            ch.moh_class = None
-            s.pbx.channel_event("MusicOnHoldStop", ch)
+        s.pbx.moh_stop(ch)
         s.respond(msg, "Success")
 
 
