@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agents.state import AgentEvent, AgentState, next_state
+from agents.state import SERVING, AgentEvent, AgentState, next_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,7 @@ class Agent:
     answered: dict[str, int] = field(default_factory=dict)  # calls answered, per group
     call_id: str | None = None  # the call offered to or handled by the agent
     call_group: str | None = None
+    device_available: bool = True  # its phone is registered (DeviceState not UNAVAILABLE)
 
     def apply(self, event: AgentEvent, now: float, *, reason: str | None = None) -> AgentState:
         """Move along the state table; raises IllegalTransition and changes nothing if refused."""
@@ -42,6 +43,11 @@ class Agent:
         self.state_since = now
         self.pause_reason = reason if new is AgentState.PAUSED else None
         return new
+
+    @property
+    def can_answer(self) -> bool:
+        """Counts as serving its groups: logged in, not paused, and its phone reachable."""
+        return self.state in SERVING and self.device_available
 
     def level_in(self, group_id: str) -> int:
         return self.memberships[group_id].level

@@ -37,10 +37,12 @@ def actions_of(name: str, menu: Menu) -> Iterator[tuple[Path_, Action | str]]:
 
 def check(config: IvrConfig, sections: dict[str, Document], sounds: Path | None,
           now: dt.datetime | None = None) -> list[Problem]:
-    """Every problem of the whole; `now` (the wall clock) enables the checks of time."""
+    """Every problem of the whole; `now` enables the checks of time (aware, or naive when it is
+    already the centre's wall time)."""
     r = _Report(sections)
-    if now is not None and config.crisis.active and config.crisis.expires is not None \
-            and config.crisis.expires <= now:
+    local = None if now is None else now if now.tzinfo is None else config.local_time(now)
+    if local is not None and config.crisis.active and config.crisis.expires is not None \
+            and config.crisis.expires <= local:
         r.add(("crisis", "expires"), f"the crisis message is active but expired at "
                                      f"{config.crisis.expires:%Y-%m-%d %H:%M}: callers do not "
                                      "hear it; set active: false, or a later expiry", "warning")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -302,7 +303,21 @@ class Partner(_Model):
     max_per_hour: int | None = Field(None, ge=0)
 
 
+def _timezone(v: object) -> object:
+    if not isinstance(v, str):
+        raise ValueError('write a time zone name in quotes, such as "Europe/Stockholm"')
+    try:
+        zoneinfo.ZoneInfo(v)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{v!r} is not a time zone; write one such as "
+                         '"Europe/Stockholm"') from None
+    return v
+
+
 class IvrConfig(_Model):
+    # the contact centre's own clock: opening hours, holidays and reports follow it, whatever
+    # the server's time zone (a server in UTC would open an hour late in winter)
+    timezone: Annotated[str, BeforeValidator(_timezone)] = "Europe/Stockholm"
     numbers: dict[PhoneNumber, Entry]
     prompts: dict[Name, PromptText]
     menus: dict[Name, Menu]
@@ -312,6 +327,10 @@ class IvrConfig(_Model):
     agents: dict[Name, Agent] = {}
     partner: Partner = Partner()
     transfer_allowlist: list[PhoneNumber] = []
+
+    def local_time(self, moment: dt.datetime) -> dt.datetime:
+        """An aware moment as the centre's wall clock reads it (naive, as hours compare)."""
+        return moment.astimezone(zoneinfo.ZoneInfo(self.timezone)).replace(tzinfo=None)
 
     def languages(self) -> dict[str, str]:
         """Each number's starting language, for the rendered dialplan."""

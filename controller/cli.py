@@ -245,7 +245,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print("vaxel check: name a configuration folder", file=sys.stderr)
         return 2
     try:
-        conf = load_configuration(args.folder, sounds, dt.datetime.now())
+        conf = load_configuration(args.folder, sounds, dt.datetime.now(dt.UTC))
     except ConfigError as err:
         return _refused(err)
     for warning in conf.warnings:

@@ -2,8 +2,9 @@
 
 Theory of operation. One task reads the link's events and routes them: a new caller in AsyncAGI
 gets a CallSupervisor (lease, IVR, waiting); the Router's commands are carried out as AMI actions
-(an agent leg is an Originate of Local/<agent>@vaxel-agents with Application=Bridge to the caller
-and a ChannelId chosen here, so it is never sent twice and can be looked up after a reconnect);
+(an agent leg is an Originate of the agent's own device, PJSIP/<agent>, with Application=Bridge to
+the caller and a ChannelId chosen here, so it is never sent twice and can be looked up after a
+reconnect; no Local pair, which Asterisk would optimize away under our feet: vaxel-on-asterisk/s1);
 the facts that come back (the agent leg answered or failed, the bridge, hangups) go to the Router.
 Timers (wrap-up ends, skill-widening steps) are asyncio timers that re-ask the Router when they
 fire. The Router holds no clock: `now()` is read here and passed in.
@@ -54,6 +55,8 @@ MUNICIPAL_GOAL_SECONDS = 120.0  # the goal: 70 % (aim 80 %) of calls answered wi
 # needs to adopt the call again: VAXEL_CALLID (set by the dialplan, vx-<Uniqueid>) and, once in
 # a line, VAXEL_PLACE = "<group> <arrival>" (one Setvar each time the caller joins a line).
 STATE_VARIABLES = ("VAXEL_CALLID", "VAXEL_PLACE")
+# Device states of a phone that cannot ring (not registered, or no such endpoint).
+UNREACHABLE_DEVICE_STATES = frozenset({"UNAVAILABLE", "INVALID"})
 
 
 @dataclass
@@ -78,7 +81,7 @@ class CallState:
 class Controller:
     def __init__(self, version: Version, settings: DialplanSettings, link: AmiLink, *,
                  clock: Callable[[], float] | None = None,
-                 wallclock: Callable[[], dt.datetime] = dt.datetime.now,
+                 wallclock: Callable[[], dt.datetime] | None = None,
                  time_scale: float = 1.0,
                  prompt_exists: Callable[[str], bool] | None = None) -> None:
         self.version = version
@@ -88,7 +91,9 @@ class Controller:
         # wall-clock based, so arrival times written on channels mean the same to a restarted
         # controller
         self._clock = clock or time.time
-        self.wallclock = wallclock
+        # the contact centre's wall clock (its time zone, not the server's): hours, holidays
+        self.wallclock = wallclock or (lambda: version.config.local_time(
+            dt.datetime.now(dt.UTC)))
         self.prompt_exists = prompt_exists
         config = version.config
         agents = [Agent(aid, {g: Membership(g, lv) for g, lv in a.groups.items()}, a.name)
@@ -100,6 +105,9 @@ class Controller:
         self.calls: dict[str, CallState] = {}  # by caller channel
         self.by_call_id: dict[str, CallState] = {}
         self.legs: dict[str, str] = {}  # agent leg ChannelId -> call id
+        self.devices = {a.id: a.device for a in settings.agents}  # agent id -> PJSIP/anna
+        self.agent_of_device = {device: agent for agent, device in self.devices.items()
+                                if agent in self.router.agents}
         self._ids = itertools.count(1)
         # agent leg ChannelIds stay unique across restarts (a leg of the last run may still live)
         self._leg_prefix = f"vx-leg-{int(time.time() * 1000):x}-"
@@ -163,7 +171,8 @@ class Controller:
         self._apply(self.router.agent_logged_out(agent_id, self.now()))
 
     def set_crisis(self, on: bool) -> None:
-        """The crisis switch: groups' crisis overflow rules apply at once."""
+        """The crisis switch: groups' crisis overflow rules apply at once, and callers who
+        arrive while it is on hear the crisis message (crisis.prompt) before the menu."""
         self._apply(self.router.set_crisis(on, self.now()))
 
     # ---- events from Asterisk ----------------------------------------------------------------
@@ -176,6 +185,7 @@ class Controller:
                     self._event(item)
                 elif isinstance(item, LinkUp):
                     log.info("AMI link up (%d channels listed)", len(item.channels))
+                    self._spawn(self._list_devices())
                     self._spawn(self._resync())
                 elif isinstance(item, LinkDown):
                     log.warning("AMI link down: %s", item.reason)
@@ -195,6 +205,8 @@ class Controller:
             leg = msg.get("Uniqueid", "")
             if leg in self.legs and msg.get("Response") != "Success":
                 self._leg_failed(leg)
+        elif name == "DeviceStateChange":
+            self._device(msg.get("Device", ""), msg.get("State", ""))
         elif name == "BridgeEnter" and channel in self.calls:
             self._bridged(self.calls[channel])
         elif name == "Hangup":
@@ -202,6 +214,26 @@ class Controller:
                 self._caller_gone(self.calls[channel])
             elif msg.get("Uniqueid", "") in self.legs:
                 self._leg_ended(msg["Uniqueid"])
+
+    def _device(self, device: str, state: str) -> None:
+        """An agent's phone registered or went away: a phone that cannot ring is offered
+        nothing (FACTS.md: an Originate to it fails at once, and would count as a miss)."""
+        agent = self.agent_of_device.get(device)
+        if agent is None:
+            return
+        available = state not in UNREACHABLE_DEVICE_STATES
+        if available != self.router.agents[agent].device_available:
+            log.info("agent %s: phone %s %s", agent, device, state)
+        self._apply(self.router.agent_device(agent, available, self.now()))
+
+    async def _list_devices(self) -> None:
+        try:
+            items = await self.link.list_action("DeviceStateList")
+        except TelephonyError as err:
+            log.warning("listing the agents' phones failed: %s", err)
+            return
+        for item in items:
+            self._device(item.get("Device", ""), item.get("State", ""))
 
     def _new_call(self, msg: Message, call_id: str | None = None) -> CallState:
         channel = msg["Channel"]
@@ -306,7 +338,7 @@ class Controller:
     async def _run_call(self, state: CallState, number: str) -> None:
         try:
             outcome = await run_ivr(state.version.config, number, state.io, self.wallclock(),
-                                    self.now)
+                                    self.now, crisis_switch=self.router.crisis)
             state.outcome = outcome
             self._note(state, f"ivr {outcome.kind} {outcome.target} keys={outcome.keys}")
             # no callback queue yet: a caller who asked for one waits in the group's line, which
@@ -327,7 +359,9 @@ class Controller:
     async def _hold(self, state: CallState) -> None:
         """Waiting: music in slices that listen for the leave key, with announcements of the
         caller's place and the estimated wait under the guard rails of queues/announce.py, until
-        an agent's leg bridges in (which cancels this task)."""
+        an agent's leg bridges in (which cancels this task). While an agent's phone rings the
+        music plays on (no announcement, no leave key), and after an offer that failed the
+        caller is simply back in line: never silence (vaxel-on-asterisk/s3)."""
         group = state.version.config.groups[state.group or ""]
         rules = AnnounceRules(group.announce.every, group.announce.position,
                               group.announce.ewt, group.announce.min_agents)
@@ -336,6 +370,9 @@ class Controller:
         with contextlib.suppress(CallerGone):
             while state.call_id in self.router.calls:
                 call = self.router.calls[state.call_id]
+                if call.phase.value == "offered":
+                    await state.io.hold(HOLD_SLICE, escape="")
+                    continue
                 if call.phase.value != "waiting":
                     return
                 position = self.router.position(state.call_id)
@@ -440,9 +477,16 @@ class Controller:
 
     async def _originate(self, leg: str, agent_id: str, caller: str, caller_id: str,
                          ring: float) -> None:
+        """Rings the agent's own device: the leg is the phone's channel, named by our
+        ChannelId, so its Hangup is the agent's and transfers and hold act on it directly."""
+        device = self.devices.get(agent_id)
+        if device is None:
+            log.error("agent %s has no device in telephony.yaml: cannot ring them", agent_id)
+            self._leg_failed(leg)
+            return
         try:
             await self.link.action("Originate", [
-                ("Channel", f"Local/{agent_id}@vaxel-agents"), ("Application", "Bridge"),
+                ("Channel", device), ("Application", "Bridge"),
                 ("Data", caller), ("Async", "true"), ("ChannelId", leg),
                 ("Timeout", str(round(ring * 1000))), ("CallerID", caller_id)])
         except TelephonyError as err:
@@ -487,13 +531,16 @@ class Controller:
         self._apply(self.router.partner_finished(state.call_id, self.now(), answered=answered))
         if answered:
             await state.io.hangup()
-        elif state.call_id in self.router.calls and state.agent is None:
+        elif state.call_id in self.router.calls:  # back in line, or already ringing an agent
             state.hold = self._spawn(self._hold(state))
 
     # ---- facts back from Asterisk ------------------------------------------------------------
 
     def _bridged(self, state: CallState) -> None:
-        """The agent answered: the caller left AGI into the bridge (the lease is wiped)."""
+        """The agent answered: the caller left AGI into the bridge (the lease is wiped). Said
+        once: a second BridgeEnter of the same caller (a bridge swap) changes nothing."""
+        if state.bridged:
+            return
         state.bridged = True
         _stop(state.hold)  # its WAIT FOR DIGIT will never report: the bridge took the call
         state.hold = None

@@ -27,12 +27,14 @@ from web.api import serve
 log = logging.getLogger("vaxel")
 
 
+
 async def run_controller(config_dir: Path, api_host: str, api_port: int,
                          ami_port: int | None = None, sounds: Path | None = None,
                          stop: asyncio.Event | None = None,
-                         wallclock: Callable[[], dt.datetime] = dt.datetime.now) -> int:
+                         wallclock: Callable[[], dt.datetime] | None = None) -> int:
     try:
-        conf = load_configuration(config_dir, sounds, wallclock())
+        now = dt.datetime.now(dt.UTC) if wallclock is None else wallclock()
+        conf = load_configuration(config_dir, sounds, now)
     except ConfigError as err:
         log.error("the configuration in %s was not accepted:\n%s", config_dir, err)
         return 1
@@ -50,6 +52,8 @@ async def run_controller(config_dir: Path, api_host: str, api_port: int,
              history.active.checksum, settings.ami.username, settings.ami.host, port)
     await link.start(wait=False)
     ctl = Controller(history.active, settings, link, wallclock=wallclock)
+    log.info("opening hours follow %s: it is %s there", conf.loaded.config.timezone,
+             f"{ctl.wallclock():%Y-%m-%d %H:%M}")
     ctl.start()
     try:
         runner = await serve(ctl, api_host, api_port)

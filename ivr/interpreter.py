@@ -60,7 +60,9 @@ class Outcome:
 
 
 async def run_ivr(config: IvrConfig, number: str, io: CallIO, now: dt.datetime,
-                  clock: Callable[[], float]) -> Outcome:
+                  clock: Callable[[], float], *, crisis_switch: bool = False) -> Outcome:
+    """One caller through the menus. The crisis message plays while the configuration says so
+    (crisis.active, until crisis.expires) or while the crisis switch is on."""
     entry = config.numbers[number]
     start = clock()
     path: list[Step] = []
@@ -76,7 +78,7 @@ async def run_ivr(config: IvrConfig, number: str, io: CallIO, now: dt.datetime,
         if entry.closed_prompt:
             await io.play(sound(entry.closed_prompt, lang), escape="")
         return Outcome("closed", number, lang, tuple(path))
-    if config.crisis.playing(now) and config.crisis.prompt:
+    if (config.crisis.playing(now) or crisis_switch) and config.crisis.prompt:
         log(entry.menu, "crisis")
         await io.play(sound(config.crisis.prompt, lang), escape="")
 

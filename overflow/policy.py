@@ -17,7 +17,7 @@ PARTNER = "partner"
 class Condition(enum.Enum):
     EWT_OVER = "ewt_over"  # the caller's estimated wait exceeds `limit` seconds
     WAITING_OVER = "waiting_over"  # more than `limit` callers wait in the group
-    NO_AGENTS = "no_agents"  # no agent of the group is logged in
+    NO_AGENTS = "no_agents"  # no agent of the group can answer (logged in, not paused, reachable)
     CLOSED = "closed"  # the group is closed
     CRISIS = "crisis"  # the crisis switch is on
     MANUAL = "manual"  # the group's manual overflow switch is on
@@ -57,7 +57,7 @@ class Situation:
     only computed when a rule asks for it."""
 
     waiting: int
-    logged_in: int
+    serving: int  # agents who can answer: logged in, not paused, their phone reachable
     is_open: bool
     crisis: bool
     manual: bool
@@ -86,7 +86,7 @@ def _holds(rule: Rule, s: Situation) -> str | None:
             assert rule.limit is not None
             return f"{s.waiting} waiting, over {rule.limit:.0f}" if s.waiting > rule.limit else None
         case Condition.NO_AGENTS:
-            return "no agent logged in" if s.logged_in == 0 else None
+            return "no agent can answer" if s.serving == 0 else None
         case Condition.CLOSED:
             return "group closed" if not s.is_open else None
         case Condition.CRISIS:

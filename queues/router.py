@@ -234,6 +234,21 @@ class Router:
         self._reevaluate_groups(agent.memberships, now, out)
         return out
 
+    def agent_device(self, agent_id: str, available: bool, now: float) -> list[Output]:
+        """The agent's phone registered or went away. A ready agent with no phone is offered
+        nothing (an Originate would fail at once, FACTS.md) and does not count as serving."""
+        agent = self._agent(agent_id)
+        if agent.device_available == available:
+            return []
+        agent.device_available = available
+        out: list[Output] = []
+        if not available:
+            self._agent_unready(agent)
+            self._reevaluate_groups(agent.memberships, now, out)
+        elif agent.state is AgentState.READY:
+            self._agent_ready(agent, now, out)
+        return out
+
     def offer_answered(self, agent_id: str, now: float) -> list[Output]:
         agent = self._agent(agent_id)
         agent.apply(AgentEvent.ANSWER, now)
@@ -442,7 +457,8 @@ class Router:
         for g in self._groups.values():
             for gid_agent in g.members:
                 in_index = gid_agent in g.ready
-                assert in_index == (self.agents[gid_agent].state is AgentState.READY)
+                agent = self.agents[gid_agent]
+                assert in_index == (agent.state is AgentState.READY and agent.device_available)
             for head in g.waiting.heads():
                 admitted = g.config.max_level(head.arrival, now)
                 best = g.ready.best(admitted)
@@ -516,7 +532,8 @@ class Router:
             return estimated_wait(n, slots, cycle)
 
         situation = Situation(
-            waiting=len(group.waiting), logged_in=group.logged_in,
+            waiting=len(group.waiting),
+            serving=sum(1 for aid in group.members if self.agents[aid].can_answer),
             is_open=group.opening.is_open, crisis=self.crisis,
             manual=group.manual_overflow, ewt=ewt,
         )
@@ -585,6 +602,8 @@ class Router:
             self._offer(call, self.agents[agent_id], now, out)
 
     def _agent_ready(self, agent: Agent, now: float, out: list[Output]) -> None:
+        if not agent.device_available:
+            return  # ready, but its phone cannot ring: offered nothing until it registers
         for gid, membership in agent.memberships.items():
             ready = self._groups[gid].ready
             if agent.agent_id not in ready:

@@ -54,6 +54,8 @@ EVENT_FILTERS = (
     ("name(Hangup)", ""),
     # the caller entering the agent's bridge (the agent answered)
     ("name(BridgeEnter),header(Context),method(exact)", "vaxel-inbound"),
+    # agents' phones registering and going away (no offer to a phone that cannot ring)
+    ("name(DeviceStateChange)", ""),
 )
 
 # Where a caller runs AsyncAGI in [vaxel-inbound] (the next priority hangs up).
@@ -112,7 +114,9 @@ class Partner(_Model):
 
 class Fallback(_Model):
     partner: str | None = None  # an allowlisted number, or none
-    message: str = "vaxel/sv/fallback"  # played after (or instead of) the partner
+    # a prompt of the configuration, played in the caller's language after (or instead of)
+    # the partner: vaxel/<language>/<message>
+    message: str = Field("fallback", pattern=r"^[a-z0-9][a-z0-9-]{0,60}$")
 
     @field_validator("partner", mode="before")
     @classmethod
@@ -260,6 +264,12 @@ def cross_check(settings: DialplanSettings, doc: Document, config: IvrConfig,
             problems.append(doc.problem(("agents", i, "id"), (
                 f"agents, item {i + 1}: {agent!r} is not an agent of the configuration "
                 "(agents:): nobody could log in to this phone")))
+    fallback = settings.fallback.message
+    if fallback not in config.prompts:
+        problems.append(doc.problem(("fallback", "message"), (
+            f"fallback.message {fallback!r} is not a prompt under prompts: of the "
+            "configuration: callers of a stopped controller would hear nothing; add it there "
+            "(with its sv and en texts) and run `vaxel sounds build`")))
     for number in config.transfer_allowlist:
         if number not in settings.partner.numbers:
             there("transfer_allowlist", ("transfer_allowlist",), (

@@ -92,13 +92,13 @@ def test_without_a_controller_the_lease_takes_the_caller_to_the_partner():
     run(main())
 
 
-def test_an_agent_leg_through_the_agent_context_bridges_and_the_agents_hangup_ends_the_call():
+def test_an_agent_leg_on_the_agents_phone_bridges_and_the_agents_hangup_ends_the_call():
     async def main():
         anna = Phone("anna", answer_after=0.5, talk=2)
         pbx, link, close = await pbx_with([anna])
         caller = Caller("2001", "0701112233").dial(pbx)
         await until(link, lambda m: m.event == "AsyncAGIStart")
-        await link.action("Originate", [("Channel", "Local/anna@vaxel-agents"),
+        await link.action("Originate", [("Channel", "PJSIP/anna"),
                                         ("Application", "Bridge"), ("Data", caller.name),
                                         ("Async", "true"), ("ChannelId", "vx-leg-1")])
         enter = await until(link, lambda m: m.event == "BridgeEnter"

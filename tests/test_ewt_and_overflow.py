@@ -19,7 +19,7 @@ def test_ewt_is_none_with_nobody_serving():
 
 
 def situation(**kw):
-    base = dict(waiting=0, logged_in=3, is_open=True, crisis=False, manual=False,
+    base = dict(waiting=0, serving=3, is_open=True, crisis=False, manual=False,
                 ewt=lambda: 10.0)
     base.update(kw)
     return Situation(**base)
@@ -31,7 +31,7 @@ VX, PARTNER = Destination("vx"), Destination(None)
 @pytest.mark.parametrize(("rule", "kw", "reason"), [
     (Rule(Condition.EWT_OVER, VX, 5), {}, "estimated wait 10 s over 5 s"),
     (Rule(Condition.WAITING_OVER, VX, 4), {"waiting": 5}, "5 waiting, over 4"),
-    (Rule(Condition.NO_AGENTS, VX), {"logged_in": 0}, "no agent logged in"),
+    (Rule(Condition.NO_AGENTS, VX), {"serving": 0}, "no agent can answer"),
     (Rule(Condition.CLOSED, VX), {"is_open": False}, "group closed"),
     (Rule(Condition.CRISIS, VX), {"crisis": True}, "crisis mode"),
     (Rule(Condition.MANUAL, VX), {"manual": True}, "manual overflow switch on"),

@@ -232,7 +232,7 @@ def test_a_full_partner_leaves_the_caller_queued_until_it_has_room():
     assert r.call_arrived("c2", "vx", 1.0) == []
     assert r.position("c2") == 1
     assert r.partner_finished("c1", 100.0, answered=True) == [
-        SendToPartner("c2", "vx", "no agent logged in")]
+        SendToPartner("c2", "vx", "no agent can answer")]
 
 
 def test_the_partner_cap_per_hour_counts_a_rolling_hour():
@@ -265,13 +265,39 @@ def test_crisis_mode_sends_waiting_callers_by_the_crisis_rule():
     assert r.set_crisis(True, 1.0) == [SendToPartner("c1", "vx", "crisis mode")]
 
 
-def test_last_agent_logging_out_triggers_the_no_agents_rule():
+def test_last_agent_pausing_triggers_the_no_agents_rule():
+    """A paused agent answers nobody: the line moves on (vaxel-on-asterisk/s3 waited for ever)."""
+    rules = {"vx": [Rule(Condition.NO_AGENTS, Destination("backup"))]}
+    r = router(["vx", "backup"], [agent("anna", "vx")], rules=rules)
+    assert r.call_arrived("c1", "vx", 0.0) == [OfferCall("c1", "anna", "vx")]
+    r.offer_answered("anna", 1.0)
+    assert r.call_arrived("c2", "vx", 2.0) == []  # anna is busy, but serving: c2 waits
+    r.call_ended("anna", 3.0)  # wrap-up still counts as serving
+    assert r.agent_paused("anna", "lunch", 4.0) == [
+        CallMoved("c2", "vx", "backup", "no agent can answer")]
+
+
+def test_a_caller_arriving_while_every_agent_is_paused_moves_on_at_once():
     rules = {"vx": [Rule(Condition.NO_AGENTS, Destination("backup"))]}
     r = router(["vx", "backup"], [agent("anna", "vx")], rules=rules)
     r.agent_paused("anna", "meeting", 0.0)
-    r.call_arrived("c1", "vx", 1.0)
-    assert r.agent_logged_out("anna", 2.0) == [
-        CallMoved("c1", "vx", "backup", "no agent logged in")]
+    assert r.call_arrived("c1", "vx", 1.0) == [
+        CallMoved("c1", "vx", "backup", "no agent can answer")]
+
+
+def test_an_agent_whose_phone_is_gone_is_offered_nothing_and_does_not_serve():
+    rules = {"vx": [Rule(Condition.NO_AGENTS, Destination("backup"))]}
+    r = router(["vx", "backup"], [agent("anna", "vx")], rules=rules)
+    assert r.agent_device("anna", False, 0.0) == []
+    assert r.call_arrived("c1", "vx", 1.0) == [
+        CallMoved("c1", "vx", "backup", "no agent can answer")]
+    r.call_left("c1", 2.0)
+    r.call_arrived("c2", "vx", 3.0)  # moved too
+    r2 = router(["vx"], [agent("anna", "vx")])
+    r2.agent_device("anna", False, 0.0)
+    assert r2.call_arrived("c1", "vx", 1.0) == []  # waits: her phone cannot ring
+    r2.check_invariants(1.0)
+    assert r2.agent_device("anna", True, 2.0) == [OfferCall("c1", "anna", "vx")]
 
 
 def test_overflow_chains_never_cycle():

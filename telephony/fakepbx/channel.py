@@ -113,6 +113,9 @@ class Channel:
     created_at: float = 0.0
     answered_at: float | None = None
     actor: object | None = None  # the scripted phone behind a PJSIP channel
+    optimize: bool = False  # a Local half that Asterisk may optimize away (no /n)
+    optimizing: bool = False
+    ends_with_bridge: bool = False  # hung up when its bridge ends (swapped in for a Local)
 
     @property
     def state_desc(self) -> str:

@@ -40,6 +40,7 @@ from telephony.fakepbx.dialplan import Dialplan
 from telephony.fakepbx.sounds import SoundLibrary
 
 log = logging.getLogger("vaxel.fakepbx")
+LOCAL_OPTIMIZATION_DELAY = 0.012  # seconds from the second BridgeEnter (5 to 20 ms observed)
 
 CAUSE_TEXT = {0: "Unknown", 3: "No route to destination", 16: "Normal Clearing",
               17: "User busy", 19: "User alerting, no answer", 21: "Call Rejected",
@@ -85,6 +86,9 @@ class FakePbx:
         self._epoch = epoch if epoch is not None else int(time.time())
         self._uid = itertools.count(1)
         self._local = itertools.count(1)
+        self._optimizations = 0
+        # how each Local optimization swaps (see _optimize): "agent_in" or "caller_in"
+        self.local_swaps: Iterator[str] = itertools.cycle(("agent_in", "caller_in"))
         self._pjsip = itertools.count(1)
         self._t0 = asyncio.get_running_loop().time()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -178,13 +182,15 @@ class FakePbx:
         return self.channels.get(name) or self.by_id.get(name)
 
     def local_pair(self, exten: str, context: str, *, uniqueid: str | None = None,
-                   other_uniqueid: str | None = None) -> tuple[Channel, Channel]:
+                   other_uniqueid: str | None = None, optimize: bool = True
+                   ) -> tuple[Channel, Channel]:
         n = next(self._local)
         base = f"Local/{exten}@{context}-{n:08x}"
         one = self.new_channel(base + ";1", "Local", context, exten, uniqueid=uniqueid)
         two = self.new_channel(base + ";2", "Local", context, exten, uniqueid=other_uniqueid,
                                linkedid=one.linkedid, state=RING)
         one.peer, two.peer = two, one
+        one.optimize = two.optimize = optimize
         one.dial_string = two.dial_string = f"{exten}@{context}"
         self.channel_event("Newchannel", one)
         self.channel_event("Newchannel", two)
@@ -241,6 +247,8 @@ class FakePbx:
             return f"{max(ch.lease_deadline - self.now(), 0):.3f}"
         if upper == "CHANNEL(NAME)":
             return ch.name
+        if upper == "CHANNEL(LANGUAGE)":
+            return ch.language
         if upper.startswith("CHANNEL(") and ch.tech == "PJSIP":
             phone = ch.actor
             return {
@@ -264,7 +272,8 @@ class FakePbx:
             try:
                 if bridge is not None:
                     await bridge.ended.wait()
-                    bridge = None
+                    # moved into another bridge meanwhile (a Local pair optimized away)
+                    bridge = ch.bridge if ch.bridge is not bridge else None
                     continue
                 step = self.dialplan.step(ch.context, ch.exten, ch.priority)
                 if step is None:
@@ -386,7 +395,81 @@ class FakePbx:
             ch.bridge = br
             ch.hearing.begin(self.now())  # a conversation
             self.emit("BridgeEnter", "call,all", [*br.block(), *ch.block()])
+        for ch in (a, b):
+            self._maybe_optimize(ch)
         return br
+
+    # ---- Local channel optimization ------------------------------------------------------------
+
+    def _maybe_optimize(self, ch: Channel) -> None:
+        """Both halves of a Local pair (without /n) in bridges: Asterisk takes the pair out of
+        the call 5 to 20 ms later (vaxel-on-asterisk/s1, s5)."""
+        peer = ch.peer
+        if ch.tech != "Local" or peer is None or not ch.optimize or ch.optimizing:
+            return
+        one, two = (ch, peer) if ch.name.endswith(";1") else (peer, ch)
+        if one.bridge is None or two.bridge is None:
+            return
+        one.optimizing = two.optimizing = True
+        self.call_later(LOCAL_OPTIMIZATION_DELAY, lambda: self._optimize(one, two))
+
+    def _optimize(self, one: Channel, two: Channel) -> None:
+        """The pair swaps itself out: either the channel bridged with ;2 (the agent's phone)
+        moves into ;1's bridge (the caller's), or the one bridged with ;1 (the caller) into
+        ;2's; both directions happen on Asterisk, by race (`local_swaps` chooses here). Then
+        both halves hang up with cause 16."""
+        outer_bridge, inner_bridge = one.bridge, two.bridge
+        if one.hungup or two.hungup or outer_bridge is None or inner_bridge is None:
+            return
+        outer = next((c for c in outer_bridge.members if c is not one), None)
+        inner = next((c for c in inner_bridge.members if c is not two), None)
+        if outer is None or inner is None:
+            return
+        self._optimizations += 1
+        opt_id = ("Id", str(self._optimizations))
+        inner_moves = next(self.local_swaps) == "agent_in"
+        mover, stays_bridge, gone_bridge = ((inner, outer_bridge, inner_bridge) if inner_moves
+                                            else (outer, inner_bridge, outer_bridge))
+        replaced = one if inner_moves else two
+        self.emit("LocalOptimizationBegin", "call,all", [
+            *one.block("LocalOne"), *two.block("LocalTwo"), *mover.block("Source"),
+            ("DestUniqueId", two.uniqueid), opt_id])
+        # the mover leaves its bridge and takes the place of the Local half in the other one
+        self._quit_bridge(mover)
+        self._quit_bridge(replaced)
+        stays_bridge.members.append(mover)
+        mover.bridge = stays_bridge
+        mover.hearing.begin(self.now())
+        mover.ends_with_bridge = mover is inner  # the agent's phone: up while the bridge lasts
+        self.emit("BridgeEnter", "call,all", [*stays_bridge.block(), *mover.block(),
+                                              ("SwapUniqueid", replaced.uniqueid)])
+        self.emit("LocalOptimizationEnd", "call,all", [
+            *one.block("LocalOne"), *two.block("LocalTwo"), ("Success", "No"), opt_id])
+        left = two if inner_moves else one
+        self._quit_bridge(left)
+        self.emit("BridgeDestroy", "call,all", gone_bridge.block())
+        for half in (two, one) if inner_moves else (one, two):
+            half.hungup = True
+            half.hangup_cause = 16
+            if half.lease_handle is not None:
+                half.lease_handle.cancel()
+        self.channel_event("SoftHangupRequest", two, ("Cause", "16"))
+        self.channel_event("HangupRequest", one, ("Cause", "16"))
+        for half in (one, two):
+            if half.task is not None and not half.task.done():
+                half.task.cancel()
+            self._gone(half, 16)
+        gone_bridge.ended.set()
+
+    def _quit_bridge(self, ch: Channel) -> None:
+        """Out of its bridge without ending it (the bridge goes on with the others)."""
+        br = ch.bridge
+        if br is None:
+            return
+        br.members.remove(ch)
+        ch.bridge = None
+        ch.hearing.end(self.now())
+        self.emit("BridgeLeave", "call,all", [*br.block(), *ch.block()])
 
     def _leave_bridge(self, ch: Channel) -> None:
         br = ch.bridge
@@ -402,7 +485,7 @@ class FakePbx:
             br.members.remove(other)
             other.hearing.end(self.now())
             self.emit("BridgeLeave", "call,all", [*br.block(), *other.block()])
-            if other.application == "Bridge":
+            if other.application == "Bridge" or other.ends_with_bridge:
                 self.hangup_nowait(other, 16)  # an agent leg bridged by the Bridge application
         self.emit("BridgeDestroy", "call,all", br.block())
         br.ended.set()
@@ -505,7 +588,9 @@ class FakePbx:
         tech, _, rest = req.channel.partition("/")
         if tech == "Local":
             exten, _, context = rest.partition("@")
-            return await self._originate_local(req, exten, context, dialer)
+            context, no_optimize, _ = context.partition("/n")
+            return await self._originate_local(req, exten, context, dialer,
+                                               optimize=not no_optimize)
         if tech == "PJSIP":
             return await self._originate_pjsip(req, rest, dialer)
         raise OriginateOutcome(0, 0)
@@ -572,9 +657,10 @@ class FakePbx:
         return hs
 
     async def _originate_local(self, req: OriginateRequest, exten: str, context: str,
-                               dialer: Channel | None = None) -> Channel:
+                               dialer: Channel | None = None, *, optimize: bool = True
+                               ) -> Channel:
         one, two = self.local_pair(exten, context, uniqueid=req.channel_id,
-                                   other_uniqueid=req.other_channel_id)
+                                   other_uniqueid=req.other_channel_id, optimize=optimize)
         dial_string = f"{exten}@{context}"
         if dialer is None:
             self.newexten(one, "AppDial2", "(Outgoing Line)")
