@@ -187,6 +187,8 @@ class FakePbx:
         n = next(self._local)
         base = f"Local/{exten}@{context}-{n:08x}"
         one = self.new_channel(base + ";1", "Local", context, exten, uniqueid=uniqueid)
+        if other_uniqueid is None and uniqueid is not None:
+            other_uniqueid = f"{uniqueid};2"  # as Asterisk names ;2 after ChannelId (s1, s5)
         two = self.new_channel(base + ";2", "Local", context, exten, uniqueid=other_uniqueid,
                                linkedid=one.linkedid, state=RING)
         one.peer, two.peer = two, one
