@@ -81,13 +81,16 @@ class Phone:
 
         self.calls += 1
         how = self._next()
-        ch.context, ch.exten = self.context, "s"
+        # Dial gives its callee the dialler's extension (vaxel-on-asterisk/s1: anna, from the
+        # Local leg's anna; sip-traces/s4: s); an Originate leaves it at s
+        ch.context, ch.exten = self.context, dialer.exten if dialer is not None else "s"
         ch.actor = self
         ch.dial_string = req.channel.partition("/")[2]
         caller = dialer.block() if dialer is not None else []
         if dialer is not None:
             pbx.var_set(ch, "DIALEDPEERNUMBER", ch.dial_string)
             dialer.variables["HANGUPCAUSE_KEYS()"] = ch.name
+            dialer.dialing = ch
         pbx.newexten(ch, "AppDial" if dialer is not None else "AppDial2", "(Outgoing Line)")
         pbx.emit("DialBegin", "call,all", [*caller, *ch.block("Dest"),
                                            ("DialString", req.channel.partition("/")[2])])

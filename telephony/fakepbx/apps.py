@@ -28,7 +28,7 @@ def _report(ch: Channel, outcome: str) -> None:
 ANSWER_MEDIA_WAIT = 0.5  # seconds Answer() waits for the first media frame
 
 
-async def answer(pbx: FakePbx, ch: Channel) -> None:
+async def answer(pbx: FakePbx, ch: Channel, *, wait_for_media: bool = True) -> None:
     """Answer() returns on the first media frame from the far side, or after 500 ms. Across a
     Local pair frames flow only once the other half plays something (the traces show 0.1 s
     when the IVR plays a prompt at once, 0.5 s when it only waits for a key)."""
@@ -37,7 +37,7 @@ async def answer(pbx: FakePbx, ch: Channel) -> None:
     pbx.set_state(ch, UP)
     ch.answered_at = pbx.now()
     _report(ch, "answer")
-    if ch.peer is not None:
+    if ch.peer is not None and wait_for_media:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ch.peer.audio.wait(), ANSWER_MEDIA_WAIT * pbx.time_scale)
 
@@ -57,7 +57,8 @@ async def run(pbx: FakePbx, ch: Channel, app: str, data: str) -> bool | None:
     elif name == "wait":
         await pbx.sleep(float(args[0] or 0))
     elif name == "hangup":
-        cause = int(args[0]) if args[0].isdigit() else 16
+        # no cause given: the one the channel has (a failed Dial's, FACTS.md), else 16
+        cause = int(args[0]) if args[0].isdigit() else (ch.hangup_cause or 16)
         await pbx.hangup(ch, cause, own=True)
     elif name == "ringing":
         if ch.peer is not None:
@@ -207,7 +208,9 @@ async def dial(pbx: FakePbx, ch: Channel, args: list[str]) -> None:
     if ch.variables.get("DIALEDPEERNAME") != callee.name:
         pbx.var_set(ch, "DIALEDPEERNAME", callee.name)
     pbx.var_set(ch, "DIALEDPEERNUMBER", callee.dial_string)
-    await answer(pbx, ch)
+    # Dial answers its caller as the callee answers, without waiting for media (the Local leg
+    # of vaxel-on-asterisk/s1b bridged 2 ms after the phone answered)
+    await answer(pbx, ch, wait_for_media=False)
     if not callee.hungup:  # a callee who hung up while Dial answered its side: no bridge
         br = pbx.bridge(ch, callee, keep_lease=True)
         await br.ended.wait()

@@ -116,6 +116,7 @@ class Channel:
     optimize: bool = False  # a Local half that Asterisk may optimize away (no /n)
     optimizing: bool = False
     ends_with_bridge: bool = False  # hung up when its bridge ends (swapped in for a Local)
+    dialing: Channel | None = None  # the phone this channel's Dial rings now
 
     @property
     def state_desc(self) -> str:

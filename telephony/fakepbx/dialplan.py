@@ -181,10 +181,25 @@ def match_pattern(pattern: str, exten: str) -> bool:
 _VAR = re.compile(r"\$\{([^${}]+)\}")
 
 
+_SUBSTRING = re.compile(r"^(\w+):(-?\d+)(?::(-?\d+))?$")
+
+
+def _value(name: str, lookup: Callable[[str], str]) -> str:
+    """${NAME}, or ${NAME:offset[:length]} (a substring, as pbx.c's substring())."""
+    m = _SUBSTRING.match(name)
+    if m is None:
+        return lookup(name)
+    value = lookup(m.group(1))
+    start = int(m.group(2))
+    end = None if m.group(3) is None else (
+        start + int(m.group(3)) if int(m.group(3)) >= 0 else int(m.group(3)))
+    return value[start:end]
+
+
 def substitute(text: str, lookup: Callable[[str], str]) -> str:
     """Replaces ${NAME} and ${FUNC(args)}, innermost first, with lookup(name)."""
     for _ in range(20):
-        new = _VAR.sub(lambda m: lookup(m.group(1)), text)
+        new = _VAR.sub(lambda m: _value(m.group(1), lookup), text)
         if new == text:
             return new
         text = new

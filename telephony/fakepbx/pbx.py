@@ -40,6 +40,7 @@ from telephony.fakepbx.dialplan import Dialplan
 from telephony.fakepbx.sounds import SoundLibrary
 
 log = logging.getLogger("vaxel.fakepbx")
+LOCAL_SETUP = 0.002  # seconds from a Local pair's Newchannel to ;2 running its dialplan
 LOCAL_OPTIMIZATION_DELAY = 0.012  # seconds from the second BridgeEnter (5 to 20 ms observed)
 
 CAUSE_TEXT = {0: "Unknown", 3: "No route to destination", 16: "Normal Clearing",
@@ -89,6 +90,9 @@ class FakePbx:
         self._optimizations = 0
         # how each Local optimization swaps (see _optimize): "agent_in" or "caller_in"
         self.local_swaps: Iterator[str] = itertools.cycle(("agent_in", "caller_in"))
+        # who wins when an Originate and the Dial in its Local leg time out together:
+        # "originate" (its timer started first) or "dial" (a race on Asterisk, s3)
+        self.local_timeouts: Iterator[str] = itertools.repeat("originate")
         self._pjsip = itertools.count(1)
         self._t0 = asyncio.get_running_loop().time()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -327,6 +331,11 @@ class FakePbx:
         peer = ch.peer if ch.peer is not None and not ch.peer.hungup else None
         if peer is not None:
             self.channel_event("HangupRequest", peer, ("Cause", str(cause)))
+            status = ch.variables.get("DIALSTATUS", "")
+            if peer.name.endswith(";1") and peer.state != UP and status in (
+                    "CHANUNAVAIL", "BUSY", "CONGESTION"):
+                # an Originate's ;1 learns how the Dial in ;2 failed (s3b)
+                self.emit("DialEnd", "call,all", [*peer.block("Dest"), ("DialStatus", status)])
         await self._run_h(ch)
         self._leave_bridge(ch)
         self._gone(ch, cause)
@@ -442,7 +451,7 @@ class FakePbx:
         stays_bridge.members.append(mover)
         mover.bridge = stays_bridge
         mover.hearing.begin(self.now())
-        mover.ends_with_bridge = mover is inner  # the agent's phone: up while the bridge lasts
+        inner.ends_with_bridge = True  # the agent's phone lost its dialler: up while bridged
         self.emit("BridgeEnter", "call,all", [*stays_bridge.block(), *mover.block(),
                                               ("SwapUniqueid", replaced.uniqueid)])
         self.emit("LocalOptimizationEnd", "call,all", [
@@ -457,6 +466,7 @@ class FakePbx:
                 half.lease_handle.cancel()
         self.channel_event("SoftHangupRequest", two, ("Cause", "16"))
         self.channel_event("HangupRequest", one, ("Cause", "16"))
+        self.var_set(two, "DIALSTATUS", "ANSWER")  # ;2's Dial ends: its callee answered
         for half in (one, two):
             if half.task is not None and not half.task.done():
                 half.task.cancel()
@@ -508,7 +518,12 @@ class FakePbx:
                 ch.hearing.end(self.now())
 
     def moh_start(self, ch: Channel, moh_class: str) -> None:
-        if ch.moh_class is None and ch.state == UP:  # music already on just changes class
+        """Music on; while it already plays, nothing new happens (no second MusicOnHoldStart
+        for vaxel's next hold slice: vaxel-on-asterisk/s1b)."""
+        if ch.moh_class is not None:
+            ch.moh_class = moh_class
+            return
+        if ch.state == UP:
             ch.moh_heard = True
             ch.hearing.begin(self.now())
         ch.moh_class = moh_class
@@ -692,7 +707,9 @@ class FakePbx:
                                             ("DialString", dial_string)])
         outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         two.actor = outcome  # the ;2 leg's apps (Answer, Ringing, Busy) report through it
-        self.start(two)
+        # ;2 starts its dialplan a moment after the Originate's timer (2 ms in
+        # vaxel-on-asterisk/s1): a Dial there with the same timeout loses to the Originate
+        self.call_later(LOCAL_SETUP, lambda: None if two.hungup else self.start(two))
         try:
             result = await asyncio.wait_for(asyncio.shield(outcome),
                                             req.timeout * self.time_scale)
@@ -703,12 +720,15 @@ class FakePbx:
                 self.hangup_nowait(two, 0)
             raise
         if result == "hangup":
-            # a leg hung up before anyone answered (AST_CONTROL_HANGUP: reason 1)
+            # a leg hung up before anyone answered (AST_CONTROL_HANGUP: reason 1); a Dial in it
+            # that found no phone fails the Originate plainly (reason 0, s3b)
             for leg in (one, two):
                 if not leg.hungup:
                     leg.hungup = True
                     self._gone(leg, 0)
-            raise OriginateOutcome(1, two.hangup_cause or one.hangup_cause)
+            unavailable = two.variables.get("DIALSTATUS") == "CHANUNAVAIL"
+            raise OriginateOutcome(0 if unavailable else 1,
+                                   two.hangup_cause or one.hangup_cause)
         if result == "answer":
             self.set_state(one, UP)
             one.answered_at = self.now()
@@ -742,6 +762,38 @@ class FakePbx:
             raise OriginateOutcome(5, 17)
         # no answer in time: an Originate gives up with cause 19, Dial with none
         cause = 19 if dialer is None else 0
+        callee = two.dialing
+        if dialer is None and callee is not None and not callee.hungup and next(
+                self.local_timeouts) == "dial":
+            # the Dial in ;2 timed out first (same timeout, by race: s3): NOANSWER, Hangup()
+            self.emit("DialEnd", "call,all", [*two.block(), *callee.block("Dest"),
+                                              ("DialStatus", "NOANSWER")])
+            callee.hungup = True
+            self._gone(callee, 0)
+            self.var_set(two, "DIALSTATUS", "NOANSWER")
+            two.priority += 1
+            self.newexten(two, "Hangup", "")
+            self.channel_event("HangupRequest", one, ("Cause", "16"))
+            two.hungup = one.hungup = True
+            if two.task is not None:
+                two.task.cancel()
+            self._gone(two, 16)
+            self._gone(one, cause)
+            raise OriginateOutcome(3, cause)
+        if dialer is None and callee is not None and not callee.hungup:
+            # the Originate hangs up ;2, whose Dial cancels the phone it rings (s3)
+            self.channel_event("HangupRequest", two, ("Cause", str(cause)))
+            self.emit("DialEnd", "call,all", [*two.block(), *callee.block("Dest"),
+                                              ("DialStatus", "CANCEL")])
+            callee.hungup = True
+            self._gone(callee, cause)
+            self.var_set(two, "DIALSTATUS", "CANCEL")
+            two.hungup = one.hungup = True
+            if two.task is not None:
+                two.task.cancel()
+            self._gone(two, cause)
+            self._gone(one, cause)
+            raise OriginateOutcome(3, cause)
         if dialer is not None:
             self.emit("DialEnd", "call,all", [*caller, *one.block("Dest"),
                                               ("DialStatus", "NOANSWER")])
