@@ -327,3 +327,30 @@ def test_10_a_time_zone_that_does_not_exist_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="'Europe/Stokholm' is not a time zone"):
         load_configuration(tmp_path)
 
+
+
+def test_facts_are_idempotent_a_repeated_hangup_or_originate_response_counts_nothing_twice():
+    async def main():
+        async with World() as w:
+            w.phones["anna"].answer_after = None  # never answers: the offer fails
+            hangups = sent(w, "Hangup")
+            w.ctl.agent_login("anna")
+            caller = Caller("2001", "0701112233", keys=((3.0, "0"),))
+            ch = caller.dial(w.pbx)
+            await w.until(lambda: ch.name in w.ctl.calls and w.ctl.calls[ch.name].agent_leg)
+            leg = w.ctl.calls[ch.name].agent_leg
+            anna = w.ctl.router.agents["anna"]
+            await w.until(lambda: anna.missed_in_row == 1)
+            failure = Message.of([("Event", "OriginateResponse"), ("Response", "Failure"),
+                                  ("Channel", "PJSIP/anna"), ("Reason", "3"),
+                                  ("Uniqueid", leg)])
+            for _ in range(2):  # Asterisk says it again (a resync, a re-listed event)
+                w.ctl._event(failure)
+            assert anna.missed_in_row == 1
+            caller.hang_up(w.pbx)
+            await w.until(lambda: not w.ctl.calls)
+            caller_gone = [h for h in hangups if h["Channel"] == ch.name]
+            for _ in range(2):
+                w.ctl._event(Message.of(list(caller_gone[0].items())))
+            assert w.ctl.statistics()["abandoned"] == 1 and w.ctl.statistics()["calls"] == 1
+    run(main())
