@@ -33,6 +33,14 @@ _PATTERNS = {
                                 "starting with a letter (for example vaxel)",
 }
 
+# A bound that pydantic found broken: (too what, write what, the bound's key in the context).
+_BOUNDS = {
+    "greater_than_equal": ("small", "at least", "ge"),
+    "greater_than": ("small", "more than", "gt"),
+    "less_than_equal": ("large", "at most", "le"),
+    "less_than": ("large", "less than", "lt"),
+}
+
 _TYPES = {
     "int_type": "write a whole number, such as 2",
     "int_parsing": "write a whole number, such as 2",
@@ -156,17 +164,14 @@ def _message(error: Any, kind: str, loc: Path_, value: Any, union_branch: str | 
         pattern = error.get("ctx", {}).get("pattern", "")
         rule = _PATTERNS.get(pattern, "it has characters that are not allowed here")
         return f"{here}: {_shown(value)} will not do: {rule}"
-    bound = error.get("ctx", {})
-    if kind == "greater_than_equal":
-        return f"{here}: {_shown(value)} is too small; write at least {bound['ge']}"
-    if kind == "greater_than":
-        return f"{here}: {_shown(value)} is too small; write more than {bound['gt']}"
-    if kind == "less_than_equal":
-        return f"{here}: {_shown(value)} is too large; write at most {bound['le']}"
-    if kind == "less_than":
-        return f"{here}: {_shown(value)} is too large; write less than {bound['lt']}"
-    if kind in ("too_short", "too_long"):
-        return f"{here}: {_shown(value)} has the wrong number of entries"
+    ctx = error.get("ctx", {})
+    if kind in _BOUNDS:
+        size, words, key = _BOUNDS[kind]
+        return f"{here}: {_shown(value)} is too {size}; write {words} {ctx[key]}"
+    if kind == "too_short":
+        return f"{here}: give at least {ctx.get('min_length', 1)} (this list has fewer)"
+    if kind == "too_long":
+        return f"{here}: give at most {ctx.get('max_length')}"
     if kind in _TYPES:
         what = "the key " if is_key else ""
         return f"{here}: {what}{_shown(value)} will not do: {_TYPES[kind]}"

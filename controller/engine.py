@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.agent import Agent, Membership
+from agents.state import AgentState
 from config.versions import Version
 from ivr import phrases
 from ivr.hours import eves, public_holidays
@@ -429,9 +430,9 @@ class Controller:
             if isinstance(out, OfferCall):
                 self._offer(out)
             elif isinstance(out, StartWrapUp):
+                since = self.router.agents[out.agent_id].state_since
                 self._timer(f"wrap:{out.agent_id}", out.seconds,
-                            lambda a=out.agent_id: self._apply(
-                                self.router.wrap_up_done(a, self.now())))
+                            lambda a=out.agent_id, t=since: self._wrap_up_over(a, t))
             elif isinstance(out, CancelOffer):
                 state = self.by_call_id.get(out.call_id)
                 leg = next((k for k, v in self.legs.items() if v == out.call_id), None)
@@ -452,6 +453,14 @@ class Controller:
             elif isinstance(out, AgentAutoPaused):
                 log.warning("agent %s paused after %d missed calls", out.agent_id, out.missed)
         self._schedule_tick()
+
+    def _wrap_up_over(self, agent_id: str, since: float) -> None:
+        """A wrap-up timer re-checks when it fires: the wrap-up it was set for may be over
+        already (a logout, a pause, a login since)."""
+        agent = self.router.agents.get(agent_id)
+        if agent is None or agent.state is not AgentState.WRAP_UP or agent.state_since != since:
+            return
+        self._apply(self.router.wrap_up_done(agent_id, self.now()))
 
     def _schedule_tick(self) -> None:
         deadline = self.router.next_deadline()

@@ -54,9 +54,14 @@ EVENT_FILTERS = (
     ("name(Hangup)", ""),
     # the caller entering the agent's bridge (the agent answered)
     ("name(BridgeEnter),header(Context),method(exact)", "vaxel-inbound"),
-    # agents' phones registering and going away (no offer to a phone that cannot ring)
-    ("name(DeviceStateChange)", ""),
 )
+
+
+def device_filter(settings: DialplanSettings) -> tuple[str, str]:
+    """The agents' phones registering and going away (no offer to a phone that cannot ring),
+    and no other device's state changes (a citizen's phone has two a call)."""
+    devices = "|".join(re.escape(a.device) for a in settings.agents) or "(none)"
+    return ("name(DeviceStateChange),header(Device),method(regex)", f"^({devices})$")
 
 # Where a caller runs AsyncAGI in [vaxel-inbound] (the next priority hangs up).
 INBOUND_AGI_PRIORITY = 6
@@ -286,7 +291,7 @@ def render_manager(settings: DialplanSettings, secret: str, source: str = "telep
     return _env().get_template("manager_vaxel.conf.j2").render(
         settings=settings, secret=secret, source=source,
         read_classes=",".join(READ_CLASSES), write_classes=",".join(WRITE_CLASSES),
-        event_filters=EVENT_FILTERS)
+        event_filters=(*EVENT_FILTERS, device_filter(settings)))
 
 
 def allowed(action: str, write_classes: tuple[str, ...] = WRITE_CLASSES) -> bool:

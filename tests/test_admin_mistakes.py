@@ -192,7 +192,7 @@ def test_a_missing_telephony_yaml_is_said(folder):
 
 @pytest.mark.parametrize(("old", "new", "expected"), [
     ("seed: 2026", "seed: 2026\nseed: 7", "'seed' is given twice"),
-    ("calls_per_hour: [", "calls_per_hour: []\nold_rates: [", "calls_per_hour: a list"),
+    ("calls_per_hour: [", "calls_per_hour: []\nold_rates: [", "calls_per_hour: give at least 1"),
     ("patience: 4m", "patience: 0s", "a time longer than zero"),
     ("calls_per_hour: [", "calls_per_hour: [-5, ", "-5 is too small; write at least 0"),
     ("hours: 8.5", "hours: 100000", "100000 is too large"),

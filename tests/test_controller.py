@@ -468,3 +468,22 @@ def test_a_citizen_gives_up_while_waiting():
             await w.until(lambda: ch.hungup)
             assert 19.9 <= w.pbx.now() <= 21.0 and w.ctl.statistics()["answered"] == 0
     run(main())
+
+
+def test_a_wrap_up_timer_that_fires_after_a_logout_and_login_changes_nothing(caplog):
+    """An agent logs out during wrap-up and in again: the old timer must not end a wrap-up
+    that is no longer there (it raised IllegalTransition inside an asyncio callback)."""
+    async def main():
+        async with World() as w:
+            w.ctl.agent_login("anna")
+            ch = Caller("2001", "0701112233", keys=((3.0, "1"),)).dial(w.pbx)
+            await w.until(lambda: ch.hungup)
+            anna = w.ctl.router.agents["anna"]
+            assert anna.state is AgentState.WRAP_UP
+            w.ctl.agent_logout("anna")
+            w.ctl.agent_login("anna")
+            await asyncio.sleep(40)  # past the old wrap-up's end
+            assert anna.state is AgentState.READY
+    with caplog.at_level("ERROR"):
+        run(main())
+    assert "IllegalTransition" not in caplog.text and "Exception in callback" not in caplog.text

@@ -92,7 +92,12 @@ def test_the_rendered_user_reads_back_with_its_classes_and_filters():
     settings = load_settings(EXAMPLE)
     user = AmiUser.from_conf(render_manager(settings, "s3cret"), settings.ami.username)
     assert user.secret == "s3cret" and user.read == "system,call,agi"
-    assert len(user.filters) == len(EVENT_FILTERS) and all(f.include for f in user.filters)
+    assert len(user.filters) == len(EVENT_FILTERS) + 1 and all(f.include for f in user.filters)
+    devices = user.filters[-1]  # the agents' phones, and no other device
+    assert devices.name == "DeviceStateChange" and devices.method == "regex"
+    assert re.search(devices.expression, "PJSIP/anna")
+    assert not re.search(devices.expression, "PJSIP/annabella")
+    assert not re.search(devices.expression, "PJSIP/citizen")
     broken = render_manager(settings, "s").replace("method(exact)", "method(same)")
     with pytest.raises(ManagerConfError, match=r"manager.conf line \d+: .*method"):
         AmiUser.from_conf(broken, settings.ami.username)
