@@ -44,9 +44,9 @@ from queues.commands import (
 from queues.router import Router
 from telephony.ami_codec import Message
 from telephony.ami_link import AmiLink, LinkDown, LinkUp
-from telephony.callio import AgiCallIO, CallerGone
+from telephony.callio import AgiCallIO, CallerGone, LinkFault
 from telephony.dialplan import DialplanSettings
-from telephony.errors import TelephonyError
+from telephony.errors import ActionTimeout, ConnectionLost, NotConnected, TelephonyError
 
 log = logging.getLogger("vaxel.calls")
 
@@ -77,6 +77,8 @@ class CallState:
     hold: asyncio.Task[Any] | None = None
     told: Told = field(default_factory=Told)  # announcements so far
     events: list[str] = field(default_factory=list)
+    number: str = ""  # the municipal number called
+    cut_short: bool = False  # a link fault ended its task: taken up again after the resync
 
 
 class Controller:
@@ -189,7 +191,8 @@ class Controller:
                     self._spawn(self._list_devices())
                     self._spawn(self._resync())
                 elif isinstance(item, LinkDown):
-                    log.warning("AMI link down: %s", item.reason)
+                    log.warning("AMI link down: %s; no offers until it is back", item.reason)
+                    self._apply(self.router.set_offering(False, self.now()))
             except Exception:  # one bad event must not stop the contact centre
                 log.exception("handling %r failed", item)
 
@@ -245,6 +248,7 @@ class Controller:
         self.calls[channel] = state
         self.by_call_id[call_id] = state
         self.counts["calls"] += 1
+        state.number = msg.get("Exten", "")
         log.info("call %s: %s from %s on %s", call_id, channel, state.caller, msg.get("Exten"))
         if adopted:  # its lease may be running out
             state.io.renew_lease_nowait(self.settings.lease)
@@ -261,6 +265,13 @@ class Controller:
         except TelephonyError as err:
             log.warning("resync failed: %s", err)
             return
+        try:
+            self._reconcile(items)
+        finally:
+            self._take_up_orphans()
+            self._apply(self.router.set_offering(True, self.now()))
+
+    def _reconcile(self, items: list[Message]) -> None:
         present = {m.get("Channel", ""): m for m in items}
         uniqueids = {m.get("Uniqueid", "") for m in items}
         for channel, state in list(self.calls.items()):
@@ -332,6 +343,8 @@ class Controller:
 
     def _renew_leases(self, lease: float) -> None:
         # Its own frame, so the sleeping keeper holds no reference to the last call it renewed.
+        if self.link.connected:
+            self._take_up_orphans()  # the sweep: nobody is renewed without being served
         for state in list(self.calls.values()):
             if not state.bridged:
                 state.io.renew_lease_nowait(lease)
@@ -356,6 +369,38 @@ class Controller:
                 await state.io.hangup()  # a message, closed (both played), or a transfer
         except CallerGone:
             pass
+        except LinkFault as err:
+            self._cut_short(state, err)
+
+    def _cut_short(self, state: CallState, err: Exception) -> None:
+        """A link fault ended the call's task: the caller is still in AGI, and is taken up
+        again after the resync (_take_up_orphans), never left in silence."""
+        log.warning("call %s: the AMI link failed under it (%s); taken up again after the "
+                    "resync", state.call_id, err)
+        state.cut_short = True
+
+    def _take_up_orphans(self) -> None:
+        """Every caller of ours in AGI is served: an IVR or hold task alive, or bridged (an
+        agent, the partner). One that is not (a link fault cut its task short) is taken up
+        again: the menus from the start if it had not chosen yet, else its line, else the
+        goodbye it was given. Checked after every resync and by the lease keeper's sweep."""
+        for state in list(self.calls.values()):
+            if state.bridged or any(t is not None and not t.done()
+                                    for t in (state.task, state.hold)):
+                continue
+            if not state.cut_short:
+                log.error("call %s: nothing served it; taken up again", state.call_id)
+            state.cut_short = False
+            if state.outcome is None:
+                state.task = self._spawn(self._run_call(state, state.number))
+            elif state.call_id in self.router.calls:
+                state.hold = self._spawn(self._hold(state))
+            else:
+                state.task = self._spawn(self._hang_up(state))
+
+    async def _hang_up(self, state: CallState) -> None:
+        with contextlib.suppress(CallerGone, LinkFault):
+            await state.io.hangup()
 
     async def _hold(self, state: CallState) -> None:
         """Waiting: music in slices that listen for the leave key, with announcements of the
@@ -368,38 +413,47 @@ class Controller:
                               group.announce.ewt, group.announce.min_agents)
         leave = group.leave.key if group.leave is not None else ""
         lang = state.outcome.language if state.outcome is not None else "sv"
-        with contextlib.suppress(CallerGone):
-            while state.call_id in self.router.calls:
-                call = self.router.calls[state.call_id]
-                if call.phase.value == "offered":
-                    await state.io.hold(HOLD_SLICE, escape="")
-                    continue
-                if call.phase.value != "waiting":
-                    return
-                position = self.router.position(state.call_id)
-                serving = int(self.router.statistics()[call.group_id]["serving"])
-                said, state.told = decide(rules, state.told, self.now(), position,
-                                          self.router.ewt(state.call_id, self.now()), serving)
-                key = None
-                if not said.empty:
-                    parts = []
-                    if said.position is not None:
-                        parts += phrases.position(said.position, lang)
-                    if said.ewt_minutes is not None:
-                        parts += phrases.estimated_wait(said.ewt_minutes, lang)
-                    if group.leave is not None:
-                        parts.append(group.leave.prompt)
-                    await state.io.stop_hold()
-                    for part in parts:
-                        key = await state.io.play(sound(part, lang), escape=leave) if leave \
-                            else await state.io.play(sound(part, lang), escape="")
-                        if key:
-                            break
-                if not key:
-                    key = await state.io.hold(min(HOLD_SLICE, rules.every), escape=leave)
-                if key and key == leave and group.leave is not None:
-                    await self._leave(state, group.leave.then, lang)
-                    return
+        try:
+            await self._waiting(state, group, rules, leave, lang)
+        except CallerGone:
+            pass
+        except LinkFault as err:
+            self._cut_short(state, err)
+
+    async def _waiting(self, state: CallState, group: Any, rules: AnnounceRules, leave: str,
+                       lang: str) -> None:
+        """The hold loop (see _hold): until the call leaves the line or is bridged."""
+        while state.call_id in self.router.calls:
+            call = self.router.calls[state.call_id]
+            if call.phase.value == "offered":
+                await state.io.hold(HOLD_SLICE, escape="")
+                continue
+            if call.phase.value != "waiting":
+                return
+            position = self.router.position(state.call_id)
+            serving = int(self.router.statistics()[call.group_id]["serving"])
+            said, state.told = decide(rules, state.told, self.now(), position,
+                                      self.router.ewt(state.call_id, self.now()), serving)
+            key = None
+            if not said.empty:
+                parts = []
+                if said.position is not None:
+                    parts += phrases.position(said.position, lang)
+                if said.ewt_minutes is not None:
+                    parts += phrases.estimated_wait(said.ewt_minutes, lang)
+                if group.leave is not None:
+                    parts.append(group.leave.prompt)
+                await state.io.stop_hold()
+                for part in parts:
+                    key = await state.io.play(sound(part, lang), escape=leave) if leave \
+                        else await state.io.play(sound(part, lang), escape="")
+                    if key:
+                        break
+            if not key:
+                key = await state.io.hold(min(HOLD_SLICE, rules.every), escape=leave)
+            if key and key == leave and group.leave is not None:
+                await self._leave(state, group.leave.then, lang)
+                return
 
     async def _leave(self, state: CallState, then: Any, lang: str) -> None:
         """The caller pressed the leave key: out of the line, then the configured action."""
@@ -498,6 +552,12 @@ class Controller:
                 ("Channel", device), ("Application", "Bridge"),
                 ("Data", caller), ("Async", "true"), ("ChannelId", leg),
                 ("Timeout", str(round(ring * 1000))), ("CallerID", caller_id)])
+        except (NotConnected, ConnectionLost, ActionTimeout) as err:
+            # the PBX was never asked, or its answer was lost: not the agent's miss
+            log.warning("originate of %s not made: %s", leg, err)
+            self._offer_withdrawn(leg)
+            if isinstance(err, ActionTimeout):  # it may ring after all: stop it
+                self._spawn(self._hangup_leg(leg))
         except TelephonyError as err:
             log.warning("originate of %s failed: %s", leg, err)
             self._leg_failed(leg)
@@ -516,7 +576,7 @@ class Controller:
         _stop(state.hold)
         state.hold = None
         number = self.settings.partner.numbers[0]
-        state.bridged = True  # out of AGI: the lease keeper must not re-arm it
+        state.bridged = True  # out of AGI: the lease keeper must not re-arm it (nor the sweep)
         try:
             await state.io.clear_lease()
             await self.link.action("Redirect", [("Channel", state.channel),
@@ -534,6 +594,9 @@ class Controller:
             status = await state.io.get_variable("DIALSTATUS")
         except CallerGone:
             return
+        except LinkFault as err:  # the partner's result is unknown: the line takes them back
+            self._cut_short(state, err)
+            status = "UNKNOWN"
         answered = status == "ANSWER"
         self._note(state, f"partner {status}")
         self.counts["partner"] += answered
@@ -571,6 +634,16 @@ class Controller:
         agent, state.agent = state.agent, None
         self._note(state, f"{agent} did not answer")
         self._apply(self.router.offer_failed(agent, self.now()))
+
+    def _offer_withdrawn(self, leg: str) -> None:
+        call_id = self.legs.pop(leg, None)
+        state = self.by_call_id.get(call_id or "")
+        if state is None or state.agent is None:
+            return
+        agent, state.agent = state.agent, None
+        self._note(state, f"offer to {agent} withdrawn: the PBX could not be reached")
+        self._apply(self.router.set_offering(False, self.now()))  # the link is evidently down
+        self._apply(self.router.offer_withdrawn(agent, self.now()))
 
     def _leg_ended(self, leg: str) -> None:
         """The agent leg hung up: after a conversation the call ends; before one (rung out or

@@ -136,6 +136,9 @@ class Router:
         _check_rules(rules or {}, set(self._groups), partner is not None)
         self.partner = PartnerLedger(partner) if partner is not None else None
         self.crisis = False
+        # False while the PBX cannot be reached: nothing is offered (an offer would fail for the
+        # link's fault and count against the agent); set_offering(True) offers what waits
+        self.offering = True
         self.calls: dict[str, Call] = {}
         self._learning_rate = learning_rate
         self._seq = 0
@@ -247,6 +250,29 @@ class Router:
             self._reevaluate_groups(agent.memberships, now, out)
         elif agent.state is AgentState.READY:
             self._agent_ready(agent, now, out)
+        return out
+
+    def offer_withdrawn(self, agent_id: str, now: float) -> list[Output]:
+        """The offer never reached the agent's phone (the PBX could not be asked): the agent is
+        ready again with no miss counted, the caller back in their place in line."""
+        agent = self._agent(agent_id)
+        call = self.calls[self._agent_call(agent)]
+        agent.apply(AgentEvent.CANCEL, now)
+        agent.call_id = agent.call_group = None
+        out: list[Output] = []
+        self._join(call, call.group_id, now, out, returning=True)
+        self._agent_ready(agent, now, out)
+        return out
+
+    def set_offering(self, on: bool, now: float) -> list[Output]:
+        """Stops offering calls (the PBX is unreachable), or starts again and offers every
+        ready agent the caller the router would have given them."""
+        self.offering = on
+        out: list[Output] = []
+        if on:
+            for agent in sorted(self.agents.values(), key=lambda a: a.state_since):
+                if agent.state is AgentState.READY:
+                    self._agent_ready(agent, now, out)
         return out
 
     def offer_answered(self, agent_id: str, now: float) -> list[Output]:
@@ -459,7 +485,7 @@ class Router:
                 in_index = gid_agent in g.ready
                 agent = self.agents[gid_agent]
                 assert in_index == (agent.state is AgentState.READY and agent.device_available)
-            for head in g.waiting.heads():
+            for head in g.waiting.heads() if self.offering else ():
                 admitted = g.config.max_level(head.arrival, now)
                 best = g.ready.best(admitted)
                 assert best is None, f"{best} is ready while {head.call_id} waits in a line"
@@ -596,6 +622,8 @@ class Router:
         return free_slots(remaining, cycle), cycle
 
     def _match_call(self, call: Call, now: float, out: list[Output]) -> None:
+        if not self.offering:
+            return
         group = self._groups[call.group_id]
         agent_id = group.ready.best(group.config.max_level(call.arrival, now))
         if agent_id is not None:
@@ -608,6 +636,8 @@ class Router:
             ready = self._groups[gid].ready
             if agent.agent_id not in ready:
                 ready.add(agent.agent_id, membership.level, now, agent.answered.get(gid, 0))
+        if not self.offering:
+            return
         best: tuple[int, float] | None = None
         best_call: WaitingCall | None = None
         for gid, membership in agent.memberships.items():

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from telephony.agi_codec import AgiResult, quote_arg
 from telephony.ami_link import AmiLink
-from telephony.errors import ActionFailed, ConnectionLost, TelephonyError
+from telephony.errors import (
+    ActionFailed,
+    ActionTimeout,
+    ConnectionLost,
+    NotConnected,
+    TelephonyError,
+)
 
 ALL_KEYS = "0123456789*#"
 SLACK = 30.0  # seconds an AGI result may come later than the command's own length
@@ -23,6 +29,12 @@ SLACK = 30.0  # seconds an AGI result may come later than the command's own leng
 
 class CallerGone(TelephonyError):
     """The caller hung up, or the channel left AGI (Redirect, bridge, lease)."""
+
+
+class LinkFault(TelephonyError):
+    """The AMI link failed under the command (dropped, down, or no answer in time): the
+    caller is still there, in AGI, and the command's outcome is unknown. Not the caller's
+    doing: the controller takes the call up again after the resync."""
 
 
 class PromptMissing(TelephonyError):
@@ -49,8 +61,8 @@ class AgiCallIO:
     async def _run(self, command: str, expected: float = 0.0) -> AgiResult:
         try:
             result = await self.link.agi(self.channel, command, timeout=expected + SLACK)
-        except ConnectionLost as err:
-            raise CallerGone(f"{self.channel}: {err}") from err
+        except (ConnectionLost, NotConnected, ActionTimeout) as err:
+            raise LinkFault(f"{self.channel}: {err}") from err
         except ActionFailed as err:
             # "Channel X does not exist." / "Failed to add AGI command to channel X queue"
             raise CallerGone(f"{self.channel}: {err.message}") from err

@@ -394,3 +394,26 @@ def test_a_caller_adopted_again_keeps_their_place_by_first_arrival():
     r.call_arrived("late", "vx", 100.0)
     r.call_arrived("early", "vx", 101.0, arrival=50.0)  # adopted after a restart
     assert r.position("early") == 1 and r.position("late") == 2
+
+
+def test_nothing_is_offered_while_offering_is_off_and_everything_waiting_is_when_it_is_on():
+    r = router(["vx"], [agent("anna", "vx"), agent("bo", "vx")], login=False)
+    r.set_offering(False, 0.0)
+    r.agent_logged_in("anna", 1.0)
+    assert r.call_arrived("c1", "vx", 2.0) == []
+    assert r.call_arrived("c2", "vx", 3.0) == []
+    r.agent_logged_in("bo", 4.0)
+    r.check_invariants(5.0)
+    assert sorted(offers(r.set_offering(True, 6.0))) == [("c1", "anna"), ("c2", "bo")]
+    r.check_invariants(6.0)
+
+
+def test_a_withdrawn_offer_counts_no_miss_and_keeps_the_callers_place():
+    r = router(["vx"], [agent("anna", "vx")])
+    r.call_arrived("c1", "vx", 0.0)
+    r.call_arrived("c2", "vx", 1.0)
+    r.set_offering(False, 2.0)
+    assert r.offer_withdrawn("anna", 2.0) == []  # nothing offered while the PBX is away
+    assert r.agents["anna"].missed_in_row == 0 and r.agents["anna"].state is AgentState.READY
+    assert r.position("c1") == 1
+    assert offers(r.set_offering(True, 3.0)) == [("c1", "anna")]

@@ -56,6 +56,9 @@ class AmiSession(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        if self.server.pbx.now() < self.server.unreachable_until:
+            transport.abort()  # the network is down: the connection goes nowhere
+            return
         self.transport = transport
         self.server.sessions.add(self)
         self.server.stats.sessions += 1
@@ -417,6 +420,7 @@ class AmiServer:
         self.sessions: set[AmiSession] = set()
         self.listening: set[AmiSession] = set()
         self.stats = ServerStatistics()
+        self.unreachable_until = 0.0  # PBX time until which no client gets through
         self._server: asyncio.base_events.Server | None = None
         pbx.listeners.append(self._broadcast)
 
@@ -436,6 +440,12 @@ class AmiServer:
             session.close()
         if self._server is not None:
             await self._server.wait_closed()
+
+    def unreachable_for(self, seconds: float) -> None:
+        """The network between the controller and the PBX is down for a while: every client
+        connection drops and none gets through until then; calls go on."""
+        self.unreachable_until = self.pbx.now() + seconds
+        self.drop_all()
 
     def drop_all(self) -> None:
         """Closes every client connection (the network went away); calls go on."""
