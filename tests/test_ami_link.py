@@ -230,11 +230,45 @@ async def silent_server(replies_to_login: bool):
 def test_a_silent_server_is_noticed_by_the_ping_watchdog():
     async def main():
         server, port, conns = await silent_server(replies_to_login=True)
-        link = AmiLink("127.0.0.1", port, "kc", "x", ping_interval=0.1, ping_timeout=0.1,
+        link = AmiLink("127.0.0.1", port, "kc", "x", ping_interval=0.1, dead_after=0.3,
                        action_timeout=0.3, backoff=(0.05, 0.1))
         link.start_task = asyncio.ensure_future(link.start(wait=False))
         await asyncio.sleep(1.5)
         assert len(conns) >= 2, "the watchdog should have dropped and reconnected"
+        await link.close()
+        server.close()
+    run(main())
+
+
+def test_a_slow_but_live_asterisk_keeps_its_link():
+    """Events keep coming while no Ping is answered for longer than the old 3 s check: the
+    link stays, and nothing pending fails."""
+    async def main():
+        async def handle(reader, writer):
+            writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+            data = await reader.readuntil(b"\r\n\r\n")
+            aid = next(ln.split(b": ", 1)[1] for ln in data.split(b"\r\n")
+                       if ln.lower().startswith(b"actionid"))
+            writer.write(b"Response: Success\r\nActionID: " + aid + b"\r\n\r\n")
+            listing = await reader.readuntil(b"\r\n\r\n")
+            aid = next(ln.split(b": ", 1)[1] for ln in listing.split(b"\r\n")
+                       if ln.lower().startswith(b"actionid"))
+            writer.write(b"Response: Success\r\nActionID: " + aid + b"\r\nEventList: start"
+                         b"\r\n\r\nEvent: CoreShowChannelsComplete\r\nActionID: " + aid +
+                         b"\r\nEventList: Complete\r\nListItems: 0\r\n\r\n")
+            for _ in range(60):  # an overloaded PBX: events flow, actions wait unanswered
+                writer.write(b"Event: Newchannel\r\nChannel: PJSIP/x-1\r\n\r\n")
+                await asyncio.sleep(0.5)
+            with contextlib.suppress(ConnectionError):
+                while await reader.read(1024):
+                    pass
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        link = AmiLink("127.0.0.1", port, "kc", "x", ping_interval=1.0, dead_after=5.0)
+        await link.start()
+        await asyncio.sleep(25)
+        assert link.statistics().connects == 1 and link.statistics().disconnects == 0
         await link.close()
         server.close()
     run(main())
