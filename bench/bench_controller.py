@@ -142,8 +142,8 @@ async def controller_side(config: Path, port: int, pbx: subprocess.Popen, total:
             "answered": ctl.statistics()["answered"], "abandoned": ctl.statistics()["abandoned"]}
 
 
-def run_level(concurrent: int, total: int, probe: bool = False, burst: int = BURST
-              ) -> dict[str, float]:
+def run_level(concurrent: int, total: int, probe: bool = False, burst: int = BURST,
+              log: bool = False) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "conf"
         write_config(config, concurrent)
@@ -154,7 +154,12 @@ def run_level(concurrent: int, total: int, probe: bool = False, burst: int = BUR
         assert pbx.stdout is not None
         port = int(pbx.stdout.readline())
         try:
-            return asyncio.run(controller_side(config, port, pbx, total, probe))
+            if not log:
+                return asyncio.run(controller_side(config, port, pbx, total, probe))
+            from controller.logs import logging_off_the_loop
+
+            with open(os.devnull, "w") as sink, logging_off_the_loop(stream=sink):
+                return asyncio.run(controller_side(config, port, pbx, total, probe))
         finally:
             pbx.kill()
 
@@ -166,21 +171,25 @@ def main() -> None:
                     help="new callers at most per 20 ms tick (default %(default)s)")
     ap.add_argument("--only", type=int, help="one level only")
     ap.add_argument("--pbx", nargs=4)
+    ap.add_argument("--log", action="store_true",
+                    help="with the log of `vaxel run` (INFO, written by its thread, to /dev/null)")
     args = ap.parse_args()
     if args.pbx:
         asyncio.run(pbx_side(Path(args.pbx[0]), *map(int, args.pbx[1:])))
         return
     print(f"controller CPU per completed call (fake PBX in its own process), 10x speed, "
           f"median of {args.repeats} runs (range); the longest stall in one more run with a "
-          f"probe (a 5 ms timer)")
+          f"probe (a 5 ms timer)" + ("; with the log at INFO as `vaxel run` writes it"
+                                     if args.log else ""))
     print(f"{'concurrent':>10} {'calls':>6} {'CPU/call':>22} {'longest stall':>14}"
           f" {'events/call':>12} {'actions/call':>13} {'AMI reconnects':>15}")
     worst_cpu = worst_stall = 0.0
     for concurrent in [args.only] if args.only else [50, 200, 500]:
         total = max(1000, 6 * concurrent)
-        runs = [run_level(concurrent, total, burst=args.burst) for _ in range(args.repeats)]
+        runs = [run_level(concurrent, total, burst=args.burst, log=args.log)
+                for _ in range(args.repeats)]
         # the stall, in a run of its own
-        runs.append(run_level(concurrent, total, probe=True, burst=args.burst))
+        runs.append(run_level(concurrent, total, probe=True, burst=args.burst, log=args.log))
         if any(r["answered"] != total for r in runs):
             raise SystemExit(f"not every call was answered: {runs}")
         cpus = sorted(r["cpu_ms_per_call"] for r in runs[:-1])

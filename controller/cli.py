@@ -307,12 +307,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
+    from controller.logs import logging_off_the_loop
     from controller.run import run_controller
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     host, port = args.api
     sounds = args.sounds if args.sounds.is_dir() else None
-    return asyncio.run(run_controller(args.config, host, port, args.ami_port, sounds))
+    with logging_off_the_loop(logging.DEBUG if args.verbose else logging.INFO):
+        return asyncio.run(run_controller(args.config, host, port, args.ami_port, sounds))
 
 
 def _api_call(api: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
@@ -442,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--ami-port", type=_bounded(int, 1, 65535, "a TCP port, 1 to 65535"),
                     help="override telephony.yaml's ami.port")
     rn.add_argument("--sounds", type=Path, default=Path("sounds"))
+    rn.add_argument("--verbose", action="store_true", help="log the router's every command too")
     rn.set_defaults(func=cmd_run)
 
     ag = sub.add_parser("agent", help="log an agent in or out, pause, ready (needs vaxel run)")

@@ -396,3 +396,23 @@ def test_every_recorded_trace_flows_through_the_link(raw):
         await link.close()
         server.close()
     run(main())
+
+
+def test_the_actions_of_one_loop_tick_go_out_in_one_write_and_in_order():
+    async def main():
+        pbx, server, link, _ = await started()
+        await link.start()
+        writes = []
+        transport = link._protocol.transport
+        original = transport.write
+        transport.write = lambda data: (writes.append(data), original(data))[1]
+        for i in range(3):
+            link.send("Setvar", [("Variable", f"V{i}"), ("Value", "1")])
+        await asyncio.sleep(0.01)
+        assert len(writes) == 1
+        assert [ln for ln in writes[0].split(b"\r\n") if ln.startswith(b"Variable")] == [
+            b"Variable: V0", b"Variable: V1", b"Variable: V2"]
+        await link.close()
+        await server.stop()
+        await pbx.close()
+    run(main())

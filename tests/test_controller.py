@@ -487,3 +487,23 @@ def test_a_wrap_up_timer_that_fires_after_a_logout_and_login_changes_nothing(cap
     with caplog.at_level("ERROR"):
         run(main())
     assert "IllegalTransition" not in caplog.text and "Exception in callback" not in caplog.text
+
+
+def test_the_log_has_one_line_a_call_with_all_its_events_and_every_event_at_debug(caplog):
+    async def main():
+        async with World() as w:
+            w.ctl.agent_login("anna")
+            ch = Caller("2001", "0701112233", keys=((3.0, "1"),)).dial(w.pbx)
+            await w.until(lambda: ch.hungup and not w.ctl.calls)
+    with caplog.at_level("INFO", logger="vaxel.calls"):
+        run(main())
+    lines = [r.getMessage() for r in caplog.records if r.name == "vaxel.calls"
+             and r.levelname == "INFO" and r.getMessage().startswith("call ")]
+    assert len(lines) == 1
+    assert lines[0].endswith("from 0701112233 on 0812345: ivr group barn-och-utbildning "
+                             "keys=1; connected to anna; agent hung up; caller hung up")
+    caplog.clear()
+    with caplog.at_level("DEBUG", logger="vaxel.calls"):
+        run(main())
+    assert any(r.getMessage().endswith(" connected to anna") for r in caplog.records
+               if r.levelname == "DEBUG")

@@ -118,3 +118,26 @@ def test_vaxel_agent_says_when_no_controller_runs(capsys):
     assert "no controller at" in capsys.readouterr().err
 
 
+
+
+def test_the_log_is_written_by_its_own_thread_and_nothing_is_lost_at_the_end():
+    import io
+    import logging
+    import threading
+
+    from controller.logs import logging_off_the_loop
+
+    sink = io.StringIO()
+    writers = set()
+
+    class Spy(io.StringIO):
+        def write(self, text):
+            writers.add(threading.current_thread().name)
+            return sink.write(text)
+
+    with logging_off_the_loop(logging.INFO, Spy()):
+        for i in range(100):
+            logging.getLogger("vaxel.calls").info("call vx-%d connected to anna", i)
+    lines = sink.getvalue().splitlines()
+    assert len(lines) == 100 and lines[-1].endswith("call vx-99 connected to anna")
+    assert threading.current_thread().name not in writers
