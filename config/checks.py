@@ -123,6 +123,7 @@ def _references(c: IvrConfig, r: _Report) -> None:
                                     "rule: its callers would wait for nobody", "warning")
     if c.crisis.prompt is not None:
         prompt(("crisis", "prompt"), c.crisis.prompt)
+    prompt(("overload", "prompt"), c.overload.prompt)
 
 
 def _targets(a: Action | str, current: str) -> list[str]:

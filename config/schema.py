@@ -293,6 +293,15 @@ class Crisis(_Model):
         return self.active and (self.expires is None or now < self.expires)
 
 
+class Overload(_Model):
+    """When Asterisk falls behind (a crisis: vaxel-on-asterisk/load), new callers hear
+    `prompt` and the call ends, rather than piling more calls on a PBX that cannot keep up.
+    Engaged when actions are answered `lag` late on average, released below half of it."""
+
+    lag: PositiveDuration = 2.0
+    prompt: Name | None = None  # none: new callers go on into the menus whatever the load
+
+
 class Agent(_Model):
     name: str
     groups: dict[Name, Annotated[int, Field(ge=1, le=9)]]
@@ -327,6 +336,7 @@ class IvrConfig(_Model):
     agents: dict[Name, Agent] = {}
     partner: Partner = Partner()
     transfer_allowlist: list[PhoneNumber] = []
+    overload: Overload = Overload()
 
     def local_time(self, moment: dt.datetime) -> dt.datetime:
         """An aware moment as the centre's wall clock reads it (naive, as hours compare)."""

@@ -370,6 +370,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     link = "up" if ami["connected"] else f"DOWN ({ami['last_error'] or 'not connected yet'})"
     print(f"configuration version {data['version_id']} (activation {data['version']}), "
           f"calls now {len(data['calls'])}, AMI {ami['address']} {link}")
+    over = data["overload"]
+    print(f"  Asterisk answers in {over['lag_ms']:.0f} ms, {over['unanswered']} actions "
+          f"unanswered" + (": OVERLOADED, new callers are told to call again"
+                           if over["active"] else ""))
     print(f"  {'group':<30}{'waiting':>8}{'logged in':>10}{'ready':>6}{'serving':>8}"
           "  hours   routing")
     for gid, g in data["groups"].items():

@@ -118,7 +118,9 @@ class Controller:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reader: asyncio.Task[None] | None = None
         self.counts = {"calls": 0, "answered": 0, "within_threshold": 0,
-                       "within_2_minutes": 0, "abandoned": 0, "partner": 0}
+                       "within_2_minutes": 0, "abandoned": 0, "partner": 0,
+                       "turned_away": 0}
+        self.overloaded = False  # Asterisk falls behind: new callers get overload.prompt
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -253,8 +255,39 @@ class Controller:
                   msg.get("Exten"))
         if adopted:  # its lease may be running out
             state.io.renew_lease_nowait(self.settings.lease)
+        elif self._overload_check() and self.version.config.overload.prompt:
+            state.outcome = Outcome("overload", None, "sv", ())
+            state.task = self._spawn(self._turn_away(state))
+            return state
         state.task = self._spawn(self._run_call(state, msg.get("Exten", "")))
         return state
+
+    def _overload_check(self) -> bool:
+        """Overloaded while actions are answered overload.lag late on average, or the link
+        holds back actions for lack of room; released below half of both."""
+        link = self.link
+        limit = self.version.config.overload.lag
+        full = link.unanswered >= link.max_unanswered
+        if not self.overloaded and (link.lag > limit or full):
+            self.overloaded = True
+            log.warning("overload: Asterisk answers %.1f s late; new callers hear %s",
+                        link.lag, self.version.config.overload.prompt)
+        elif self.overloaded and link.lag < limit / 2 and \
+                link.unanswered < link.max_unanswered // 2:
+            self.overloaded = False
+            log.warning("overload over: Asterisk answers in %.1f s", link.lag)
+        return self.overloaded
+
+    async def _turn_away(self, state: CallState) -> None:
+        """Overload: a short message instead of the menus, then goodbye."""
+        self.counts["turned_away"] += 1
+        self._note(state, "overload: told to call again")
+        config = self.version.config
+        entry = config.numbers.get(state.number)
+        lang = entry.language if entry is not None else "sv"
+        with contextlib.suppress(CallerGone, LinkFault):
+            await state.io.play(sound(config.overload.prompt or "", lang), escape="")
+            await state.io.hangup()
 
     async def _resync(self) -> None:
         """After (re)connecting: Status of every channel, with our variables. Known calls are
@@ -349,6 +382,9 @@ class Controller:
         # Its own frame, so the sleeping keeper holds no reference to the last call it renewed.
         if self.link.connected:
             self._take_up_orphans()  # the sweep: nobody is renewed without being served
+            self._overload_check()
+            if self.overloaded:  # an answer tells whether Asterisk has caught up
+                self._spawn(self._probe_lag())
         for state in list(self.calls.values()):
             if not state.bridged:
                 state.io.renew_lease_nowait(lease)
@@ -401,6 +437,11 @@ class Controller:
                 state.hold = self._spawn(self._hold(state))
             else:
                 state.task = self._spawn(self._hang_up(state))
+
+    async def _probe_lag(self) -> None:
+        with contextlib.suppress(TelephonyError):
+            await self.link.action("Ping")
+        self._overload_check()
 
     async def _hang_up(self, state: CallState) -> None:
         with contextlib.suppress(CallerGone, LinkFault):

@@ -401,3 +401,41 @@ def test_callers_in_the_menus_and_in_line_when_the_link_drops_are_served_after_t
             w.silence_expected = "an AGI command whose answer the dead link lost may end in " \
                                  "silence until the resync takes the call up again"
     run(main())
+
+
+def test_an_asterisk_that_falls_behind_engages_the_overload_policy_and_releases_it():
+    """At 120 calls/s Asterisk answered AGI commands seconds late while callers kept coming:
+    new callers now hear overload.prompt instead of piling on; when it catches up, the
+    menus again."""
+    async def main():
+        async with World() as w:
+            commands = sent(w, "AGIExecStart")
+            w.server.action_cost = 1.0  # every action waits its turn in a saturated Asterisk
+            busy = [Caller(f"20{i:02d}", f"07011122{i:02d}", keys=((3.0, "0"),)).dial(w.pbx)
+                    for i in range(12)]
+            await w.until(lambda: w.ctl.overloaded, seconds=120)
+            late = Caller("2099", "0701112299").dial(w.pbx)
+            await w.until(lambda: late.hungup, seconds=120)
+            said = [e["Command"] for e in commands if e["Channel"] == late.name]
+            prompt = w.ctl.version.config.overload.prompt
+            assert said[0].startswith(f"STREAM FILE vaxel/sv/{prompt} ")
+            assert w.ctl.statistics()["turned_away"] >= 1
+            w.server.action_cost = 0.0  # it catches up
+            await w.until(lambda: not w.ctl.overloaded, seconds=120)
+            after = Caller("2098", "0701112298", keys=((3.0, "0"),)).dial(w.pbx)
+            await w.until(lambda: after.moh_class is not None, seconds=60)  # menus, then line
+            assert all(not c.hungup for c in busy)  # callers already in were kept
+            w.silence_expected = "a saturated Asterisk answers every command late"
+    run(main())
+
+
+def test_back_pressure_holds_actions_back_while_too_many_are_unanswered():
+    async def main():
+        async with World() as w:
+            w.link.max_unanswered = 2
+            w.server.action_cost = 0.5
+            results = await asyncio.gather(*(w.link.action("Ping") for _ in range(6)))
+            assert all(r.response == "Success" for r in results)
+            assert w.link.statistics().waited_for_room >= 4
+            await w.until(lambda: w.link.unanswered == 0)
+    run(main())

@@ -41,6 +41,8 @@ def status(ctl: Controller) -> dict[str, Any]:
         "groups": router.statistics(),
         "agents": {aid: {"state": a.state.value, "reason": a.pause_reason,
                          "call": a.call_id} for aid, a in router.agents.items()},
+        "overload": {"active": ctl.overloaded, "lag_ms": round(link.lag_ms, 1),
+                     "unanswered": link.pending, "held_back": link.waited_for_room},
         "calls": {s.call_id: {"channel": s.channel, "group": s.group, "agent": s.agent,
                               "events": s.events} for s in ctl.calls.values()},
         "counts": ctl.statistics(),
