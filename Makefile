@@ -27,3 +27,4 @@ bench: $(STAMP)
 	$(PY) bench/bench_simulator.py
 	$(PY) bench/bench_ami.py
 	$(PY) bench/bench_controller.py
+	$(PY) bench/bench_overload.py

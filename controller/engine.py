@@ -79,6 +79,7 @@ class CallState:
     events: list[str] = field(default_factory=list)
     number: str = ""  # the municipal number called
     cut_short: bool = False  # a link fault ended its task: taken up again after the resync
+    leaving: bool = False  # hung up, or being hung up: its Hangup event will close it
 
 
 class Controller:
@@ -119,7 +120,7 @@ class Controller:
         self._reader: asyncio.Task[None] | None = None
         self.counts = {"calls": 0, "answered": 0, "within_threshold": 0,
                        "within_2_minutes": 0, "abandoned": 0, "partner": 0,
-                       "turned_away": 0}
+                       "turned_away": 0, "orphans": 0, "auto_paused": 0}
         self.overloaded = False  # Asterisk falls behind: new callers get overload.prompt
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -267,15 +268,16 @@ class Controller:
         holds back actions for lack of room; released below half of both."""
         link = self.link
         limit = self.version.config.overload.lag
+        late = link.lag / self.time_scale  # in the calls' seconds, as the limit is
         full = link.unanswered >= link.max_unanswered
-        if not self.overloaded and (link.lag > limit or full):
+        if not self.overloaded and (late > limit or full):
             self.overloaded = True
             log.warning("overload: Asterisk answers %.1f s late; new callers hear %s",
-                        link.lag, self.version.config.overload.prompt)
-        elif self.overloaded and link.lag < limit / 2 and \
+                        late, self.version.config.overload.prompt)
+        elif self.overloaded and late < limit / 2 and \
                 link.unanswered < link.max_unanswered // 2:
             self.overloaded = False
-            log.warning("overload over: Asterisk answers in %.1f s", link.lag)
+            log.warning("overload over: Asterisk answers in %.1f s", late)
         return self.overloaded
 
     async def _turn_away(self, state: CallState) -> None:
@@ -287,7 +289,7 @@ class Controller:
         lang = entry.language if entry is not None else "sv"
         with contextlib.suppress(CallerGone, LinkFault):
             await state.io.play(sound(config.overload.prompt or "", lang), escape="")
-            await state.io.hangup()
+        await self._end(state)
 
     async def _resync(self) -> None:
         """After (re)connecting: Status of every channel, with our variables. Known calls are
@@ -406,9 +408,9 @@ class Controller:
                 if state.call_id in self.router.calls and not state.bridged:
                     state.hold = self._spawn(self._hold(state))
             else:
-                await state.io.hangup()  # a message, closed (both played), or a transfer
+                await self._end(state)  # a message, closed (both played), or a transfer
         except CallerGone:
-            pass
+            state.leaving = True
         except LinkFault as err:
             self._cut_short(state, err)
 
@@ -425,25 +427,29 @@ class Controller:
         again: the menus from the start if it had not chosen yet, else its line, else the
         goodbye it was given. Checked after every resync and by the lease keeper's sweep."""
         for state in list(self.calls.values()):
-            if state.bridged or any(t is not None and not t.done()
-                                    for t in (state.task, state.hold)):
+            if state.bridged or state.leaving or any(t is not None and not t.done()
+                                                     for t in (state.task, state.hold)):
                 continue
             if not state.cut_short:
-                log.error("call %s: nothing served it; taken up again", state.call_id)
+                self.counts["orphans"] += 1
+                log.error("call %s: nothing served it (%s); taken up again", state.call_id,
+                          "; ".join(state.events) or "no event yet")
             state.cut_short = False
             if state.outcome is None:
                 state.task = self._spawn(self._run_call(state, state.number))
             elif state.call_id in self.router.calls:
                 state.hold = self._spawn(self._hold(state))
             else:
-                state.task = self._spawn(self._hang_up(state))
+                state.task = self._spawn(self._end(state))
 
     async def _probe_lag(self) -> None:
         with contextlib.suppress(TelephonyError):
             await self.link.action("Ping")
         self._overload_check()
 
-    async def _hang_up(self, state: CallState) -> None:
+    async def _end(self, state: CallState) -> None:
+        """Hangs the caller up; the call closes when its Hangup event comes."""
+        state.leaving = True
         with contextlib.suppress(CallerGone, LinkFault):
             await state.io.hangup()
 
@@ -461,7 +467,7 @@ class Controller:
         try:
             await self._waiting(state, group, rules, leave, lang)
         except CallerGone:
-            pass
+            state.leaving = True
         except LinkFault as err:
             self._cut_short(state, err)
 
@@ -519,7 +525,7 @@ class Controller:
             return
         if then.message is not None:
             await state.io.play(sound(then.message, lang), escape="")
-        await state.io.hangup()
+        await self._end(state)
 
     # ---- the router's commands ---------------------------------------------------------------
 
@@ -543,7 +549,7 @@ class Controller:
             elif isinstance(out, SendToPartner):
                 self._spawn(self._to_partner(self.by_call_id[out.call_id], out.reason))
             elif isinstance(out, RefuseCall):
-                self._spawn(self.by_call_id[out.call_id].io.hangup())
+                self._spawn(self._end(self.by_call_id[out.call_id]))
             elif isinstance(out, CallMoved):
                 moved = self.by_call_id[out.call_id]
                 moved.group = out.to_group
@@ -551,6 +557,7 @@ class Controller:
                     self._remember_place(moved, out.to_group,
                                          self.router.calls[out.call_id].arrival)
             elif isinstance(out, AgentAutoPaused):
+                self.counts["auto_paused"] += 1
                 log.warning("agent %s paused after %d missed calls", out.agent_id, out.missed)
         self._schedule_tick()
 
@@ -635,10 +642,11 @@ class Controller:
 
     async def _back_from_partner(self, state: CallState) -> None:
         """Back in AGI after the partner's Dial: answered and done, or back to the line."""
-        state.bridged = False
+        state.bridged = state.leaving = False  # it left AGI for the partner, and is back
         try:
             status = await state.io.get_variable("DIALSTATUS")
         except CallerGone:
+            state.leaving = True
             return
         except LinkFault as err:  # the partner's result is unknown: the line takes them back
             self._cut_short(state, err)
@@ -648,7 +656,7 @@ class Controller:
         self.counts["partner"] += answered
         self._apply(self.router.partner_finished(state.call_id, self.now(), answered=answered))
         if answered:
-            await state.io.hangup()
+            await self._end(state)
         elif state.call_id in self.router.calls:  # back in line, or already ringing an agent
             state.hold = self._spawn(self._hold(state))
 

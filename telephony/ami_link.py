@@ -43,6 +43,7 @@ from telephony.errors import (
     ActionFailed,
     ActionTimeout,
     ConnectionLost,
+    LeftAgi,
     LoginRefused,
     NotConnected,
     TelephonyError,
@@ -475,7 +476,7 @@ class AmiLink:
             channel = msg.get("Channel", "")
             for fut in list(self._agi.get(channel, {}).values()):
                 if not fut.done():
-                    fut.set_exception(ConnectionLost(f"{channel} left AGI ({name})"))
+                    fut.set_exception(LeftAgi(f"{channel} left AGI ({name})"))
         self._put(msg)
 
     def _put(self, item: Item) -> None:

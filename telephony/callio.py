@@ -19,6 +19,7 @@ from telephony.errors import (
     ActionFailed,
     ActionTimeout,
     ConnectionLost,
+    LeftAgi,
     NotConnected,
     TelephonyError,
 )
@@ -61,6 +62,8 @@ class AgiCallIO:
     async def _run(self, command: str, expected: float = 0.0) -> AgiResult:
         try:
             result = await self.link.agi(self.channel, command, timeout=expected + SLACK)
+        except LeftAgi as err:
+            raise CallerGone(f"{self.channel}: {err}") from err
         except (ConnectionLost, NotConnected, ActionTimeout) as err:
             raise LinkFault(f"{self.channel}: {err}") from err
         except ActionFailed as err:

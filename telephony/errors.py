@@ -44,6 +44,11 @@ class ConnectionLost(TelephonyError):
     pass
 
 
+class LeftAgi(ConnectionLost):
+    """The channel left AsyncAGI (hung up, bridged, redirected) before its command's result:
+    the caller's doing, not the link's."""
+
+
 class LoginRefused(TelephonyError):
     pass
 
