@@ -681,23 +681,27 @@ class Controller:
             self._apply(self.router.offer_answered(state.agent, self.now()))
 
     def _leg_failed(self, leg: str) -> None:
-        call_id = self.legs.pop(leg, None)
-        state = self.by_call_id.get(call_id or "")
-        if state is None or state.agent is None:
-            return
-        agent, state.agent = state.agent, None
-        self._note(state, f"{agent} did not answer")
-        self._apply(self.router.offer_failed(agent, self.now()))
+        """The agent's phone did not answer (no answer, busy, declined): a miss of theirs."""
+        if (taken := self._take_offer(leg)) is not None:
+            state, agent = taken
+            self._note(state, f"{agent} did not answer")
+            self._apply(self.router.offer_failed(agent, self.now()))
 
     def _offer_withdrawn(self, leg: str) -> None:
-        call_id = self.legs.pop(leg, None)
-        state = self.by_call_id.get(call_id or "")
+        """The PBX could not be asked: no miss, and no offers until the link is back."""
+        if (taken := self._take_offer(leg)) is not None:
+            state, agent = taken
+            self._note(state, f"offer to {agent} withdrawn: the PBX could not be reached")
+            self._apply(self.router.set_offering(False, self.now()))
+            self._apply(self.router.offer_withdrawn(agent, self.now()))
+
+    def _take_offer(self, leg: str) -> tuple[CallState, str] | None:
+        """The call and agent of an offer that just ended unanswered (once: facts repeat)."""
+        state = self.by_call_id.get(self.legs.pop(leg, None) or "")
         if state is None or state.agent is None:
-            return
+            return None
         agent, state.agent = state.agent, None
-        self._note(state, f"offer to {agent} withdrawn: the PBX could not be reached")
-        self._apply(self.router.set_offering(False, self.now()))  # the link is evidently down
-        self._apply(self.router.offer_withdrawn(agent, self.now()))
+        return state, agent
 
     def _leg_ended(self, leg: str) -> None:
         """The agent leg hung up: after a conversation the call ends; before one (rung out or

@@ -18,7 +18,7 @@ The phones do what the probe typed into pjsua, as in the other replays. The fake
 administrator's session are then compared with Asterisk's, per channel (tests/replay.py).
 
 Compared as for the other replays, but for the HangupRequests of a Local pair: Asterisk orders
-them by race (s1 and s9d show both orders after the same swap), see `RACES`.
+them by race (s1 and s9d show both orders after the same swap), see `is_race`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ _OFFER = re.compile(r"router: OfferCall\(call_id='([^']+)'")
 BEFORE = 0.0005  # an action goes out this long before what Asterisk reports of it
 
 
-def RACES(channel: str, event: str) -> bool:
+def is_race(channel: str, event: str) -> bool:
     """Events whose place the recordings show to be a race inside Asterisk."""
     return event == "HangupRequest" and channel.startswith("Local/")
 

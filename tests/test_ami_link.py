@@ -246,13 +246,9 @@ def test_a_slow_but_live_asterisk_keeps_its_link():
     async def main():
         async def handle(reader, writer):
             writer.write(b"Asterisk Call Manager/11.0.0\r\n")
-            data = await reader.readuntil(b"\r\n\r\n")
-            aid = next(ln.split(b": ", 1)[1] for ln in data.split(b"\r\n")
-                       if ln.lower().startswith(b"actionid"))
+            aid = await action_id_of(reader)  # Login
             writer.write(b"Response: Success\r\nActionID: " + aid + b"\r\n\r\n")
-            listing = await reader.readuntil(b"\r\n\r\n")
-            aid = next(ln.split(b": ", 1)[1] for ln in listing.split(b"\r\n")
-                       if ln.lower().startswith(b"actionid"))
+            aid = await action_id_of(reader)  # CoreShowChannels
             writer.write(b"Response: Success\r\nActionID: " + aid + b"\r\nEventList: start"
                          b"\r\n\r\nEvent: CoreShowChannelsComplete\r\nActionID: " + aid +
                          b"\r\nEventList: Complete\r\nListItems: 0\r\n\r\n")
@@ -274,13 +270,18 @@ def test_a_slow_but_live_asterisk_keeps_its_link():
     run(main())
 
 
+async def action_id_of(reader):
+    """Reads one action from the client and returns its ActionID."""
+    data = await reader.readuntil(b"\r\n\r\n")
+    return next(ln.split(b": ", 1)[1] for ln in data.split(b"\r\n")
+                if ln.lower().startswith(b"actionid"))
+
+
 def test_a_split_utf8_character_and_garbage_do_not_hurt_the_link():
     async def main():
         async def handle(reader, writer):
             writer.write(b"Asterisk Call Manager/11.0.0\r\n")
-            data = await reader.readuntil(b"\r\n\r\n")
-            aid = next(ln.split(b": ", 1)[1] for ln in data.split(b"\r\n")
-                   if ln.lower().startswith(b"actionid"))
+            aid = await action_id_of(reader)
             writer.write(b"Response: Success\r\nActionID: " + aid + b"\r\n\r\n")
             event = "Event: Newchannel\r\nCallerIDName: Åsa\r\n\r\n".encode()
             cut = event.index("Å".encode()) + 1  # inside the two bytes of Å
