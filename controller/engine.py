@@ -688,11 +688,13 @@ class Controller:
             self._apply(self.router.offer_failed(agent, self.now()))
 
     def _offer_withdrawn(self, leg: str) -> None:
-        """The PBX could not be asked: no miss, and no offers until the link is back."""
+        """The PBX could not be asked, or its answer was lost: no miss. With the link down,
+        no offers until the resync; with it up (an answer too late), offers go on."""
         if (taken := self._take_offer(leg)) is not None:
             state, agent = taken
             self._note(state, f"offer to {agent} withdrawn: the PBX could not be reached")
-            self._apply(self.router.set_offering(False, self.now()))
+            if not self.link.connected:
+                self._apply(self.router.set_offering(False, self.now()))
             self._apply(self.router.offer_withdrawn(agent, self.now()))
 
     def _take_offer(self, leg: str) -> tuple[CallState, str] | None:

@@ -439,3 +439,24 @@ def test_back_pressure_holds_actions_back_while_too_many_are_unanswered():
             assert w.link.statistics().waited_for_room >= 4
             await w.until(lambda: w.link.unanswered == 0)
     run(main())
+
+
+def test_an_originate_that_times_out_on_a_live_link_stops_no_other_offer():
+    """A slow Asterisk answers one Originate too late: that offer is withdrawn (no miss), but
+    the link is up, so offers go on without waiting for a reconnect."""
+    async def main():
+        async with World() as w:
+            ch = Caller("2001", "0701112233", keys=((3.0, "0"),)).dial(w.pbx)
+            await w.until(lambda: ch.moh_class is not None)
+            w.link.action_timeout = 0.5
+            w.server.action_cost = 1.0  # every action answered a second late
+            w.ctl.agent_login("anna")
+            await w.until(lambda: "withdrawn" in " ".join(w.ctl.calls[ch.name].events))
+            assert w.ctl.router.agents["anna"].missed_in_row == 0
+            w.server.action_cost = 0.0
+            w.link.action_timeout = 10.0
+            await w.until(lambda: w.ctl.statistics()["answered"] == 1, seconds=120)
+            assert w.ctl.router.agents["anna"].state is AgentState.BUSY
+            assert w.ctl.link.statistics().disconnects == 0
+            w.silence_expected = "a slow Asterisk answers the music commands late too"
+    run(main())
