@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SCALE = 0.1
@@ -55,11 +56,13 @@ def write_config(folder: Path, agents: int) -> None:
     }), encoding="utf-8")
 
 
-async def pbx_side(config: Path, concurrent: int, total: int, burst: int) -> None:
-    """The PBX process: serves AMI, keeps `concurrent` callers in the system until `total`."""
-    from telephony.dialplan import load_settings, render_extensions
+async def serve_fake_pbx(config: Path) -> tuple[Any, Any]:
+    """The fake PBX of a bench's PBX process: the configuration's dialplan and AMI user, a
+    3 s menu prompt, every agent's phone answering after 0.5 s and talking 4 s; prints the
+    AMI port for the controller's process."""
+    from telephony.dialplan import load_settings, render_extensions, render_manager
     from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
-    from telephony.fakepbx.actors import Answer, Caller, Phone
+    from telephony.fakepbx.actors import Answer, Phone
 
     settings = load_settings(config)
     pbx = FakePbx(Dialplan.parse(render_extensions(settings)), time_scale=SCALE)
@@ -69,12 +72,17 @@ async def pbx_side(config: Path, concurrent: int, total: int, burst: int) -> Non
         phone = Phone(agent.id)
         phone.script = [Answer("answer", 0.5, 4.0) for _ in range(10_000)]
         phone.register(pbx)
-    from telephony.dialplan import render_manager
-
     user = AmiUser.from_conf(render_manager(settings, "bench"), settings.ami.username)
     server = AmiServer(pbx, {"vaxel": user})
-    port = await server.start()
-    print(port, flush=True)
+    print(await server.start(), flush=True)
+    return pbx, server
+
+
+async def pbx_side(config: Path, concurrent: int, total: int, burst: int) -> None:
+    """The PBX process: serves AMI, keeps `concurrent` callers in the system until `total`."""
+    from telephony.fakepbx.actors import Caller
+
+    pbx, server = await serve_fake_pbx(config)
     await asyncio.to_thread(sys.stdin.readline)  # the controller is up
     made = 0
     active: list[Caller] = []

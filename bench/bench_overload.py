@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_controller import ROOT, SCALE, write_config
+from bench_controller import ROOT, SCALE, serve_fake_pbx, write_config
 
 ACTIONS_PER_CALL = 6
 
@@ -41,24 +41,11 @@ def add_overload(folder: Path) -> None:
 
 
 async def pbx_side(config: Path, rate: float, seconds: float, cost: float) -> None:
-    from telephony.dialplan import load_settings, render_extensions, render_manager
-    from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
-    from telephony.fakepbx.actors import Answer, Caller, Phone
+    from telephony.fakepbx.actors import Caller
 
-    settings = load_settings(config)
-    pbx = FakePbx(Dialplan.parse(render_extensions(settings)), time_scale=SCALE)
-    pbx.sounds.add_dir(ROOT / "sounds")
-    pbx.sounds.add("vaxel/sv/huvudmeny", 3.0)
+    pbx, server = await serve_fake_pbx(config)
     pbx.sounds.add("vaxel/sv/hog", 2.0)
-    for agent in settings.agents:
-        phone = Phone(agent.id)
-        phone.script = [Answer("answer", 0.5, 4.0) for _ in range(10_000)]
-        phone.register(pbx)
-    user = AmiUser.from_conf(render_manager(settings, "bench"), settings.ami.username)
-    server = AmiServer(pbx, {"vaxel": user})
     server.action_cost = cost
-    port = await server.start()
-    print(port, flush=True)
     await asyncio.to_thread(sys.stdin.readline)  # the controller is up
     rng = random.Random(1)
     callers: list[Caller] = []

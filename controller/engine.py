@@ -362,8 +362,7 @@ class Controller:
         DEBUG (`vaxel run --verbose`); INFO has one line a call when it ends (_caller_gone).
         Five lines a call were a third of the controller's CPU (bench_controller --log)."""
         state.events.append(event)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("call %s %s", state.call_id, event)
+        log.debug("call %s %s", state.call_id, event)
 
     def _remember_place(self, state: CallState, group: str, arrival: float) -> None:
         """Writes the caller's place on its channel, for a restarted controller (best effort:
@@ -531,8 +530,7 @@ class Controller:
 
     def _apply(self, outputs: list[Output]) -> None:
         for out in outputs:
-            if log.isEnabledFor(logging.DEBUG):  # a repr per command: only when asked for
-                log.debug("router: %s", out)
+            log.debug("router: %s", out)  # formatted only when DEBUG is on
             if isinstance(out, OfferCall):
                 self._offer(out)
             elif isinstance(out, StartWrapUp):
