@@ -103,17 +103,22 @@ async def controller_side(config: Path, port: int, pbx: subprocess.Popen, total:
                           probe: bool) -> dict[str, float]:
     from config.loader import load_folder
     from config.versions import ConfigHistory
-    from controller.engine import Controller
+    from controller.bootstrap import open_centre
     from telephony.ami_link import AmiLink
     from telephony.dialplan import load_settings
 
     settings = load_settings(config)
     link = AmiLink("127.0.0.1", port, "vaxel", "bench", queue_size=10**6)
-    await link.start()
     history = ConfigHistory(load_folder(config), dt.datetime(2026, 11, 24, 10))
-    ctl = Controller(history.active, settings, link, time_scale=SCALE)
-    ctl.start()
-    for agent_id in history.active.config.agents:
+    async with open_centre(history, settings, link, time_scale=SCALE) as centre:
+        return await _measure(centre, pbx, total, probe)
+
+
+async def _measure(centre: Any, pbx: subprocess.Popen, total: int, probe: bool
+                   ) -> dict[str, float]:
+    """The controller and its subscribers (the bootstrap's) through `total` calls."""
+    ctl, link = centre.controller, centre.controller.link
+    for agent_id in ctl.version.config.agents:
         ctl.agent_login(agent_id)
     worst = 0.0
 
@@ -131,23 +136,23 @@ async def controller_side(config: Path, port: int, pbx: subprocess.Popen, total:
     assert pbx.stdin is not None
     pbx.stdin.write("go\n")
     pbx.stdin.flush()
-    while ctl.counts["calls"] < total or ctl.calls:  # every call came and went
+    while centre.counters.counts["calls"] < total or ctl.calls:  # every call came and went
         await asyncio.sleep(0.1)
         if time.perf_counter() - wall0 > 120:
-            raise RuntimeError(f"stuck at {ctl.statistics()}, {len(ctl.calls)} calls on, "
+            raise RuntimeError(f"stuck at {centre.statistics()}, {len(ctl.calls)} calls on, "
                                f"{link.statistics().connects - 1} AMI reconnects: "
-                               f"{[(c.channel, c.events) for c in ctl.calls.values()][:3]}")
+                               f"{[centre.journal.story(c.call_id) for c in ctl.calls][:3]}")
+    await asyncio.sleep(0)  # the subscribers read the last events
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     if watcher is not None:
         watcher.cancel()
-    await ctl.stop()
-    await link.close()
     stats = link.statistics()
     return {"reconnects": stats.connects - 1,
             "events_per_call": stats.events / total, "actions_per_call": stats.actions_sent / total,
             "cpu_ms_per_call": 1000 * cpu / total, "wall_s": wall,
             "stall_ms": 1000 * worst if probe else float("nan"),
-            "answered": ctl.statistics()["answered"], "abandoned": ctl.statistics()["abandoned"]}
+            "answered": centre.statistics()["answered"],
+            "abandoned": centre.statistics()["abandoned"]}
 
 
 def run_level(concurrent: int, total: int, probe: bool = False, burst: int = BURST,

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench_controller import ROOT, SCALE, serve_fake_pbx, write_config
 
@@ -71,16 +72,19 @@ async def pbx_side(config: Path, rate: float, seconds: float, cost: float) -> No
 async def controller_side(config: Path, port: int, pbx: subprocess.Popen) -> dict[str, float]:
     from config.loader import load_folder
     from config.versions import ConfigHistory
-    from controller.engine import Controller
+    from controller.bootstrap import open_centre
     from telephony.ami_link import AmiLink
     from telephony.dialplan import load_settings
 
     link = AmiLink("127.0.0.1", port, "vaxel", "bench", queue_size=10**6)
-    await link.start()
     history = ConfigHistory(load_folder(config), dt.datetime(2026, 11, 24, 10))
-    ctl = Controller(history.active, load_settings(config), link, time_scale=SCALE)
-    ctl.start()
-    for agent_id in history.active.config.agents:
+    async with open_centre(history, load_settings(config), link, time_scale=SCALE) as centre:
+        return await _measure(centre, pbx)
+
+
+async def _measure(centre: Any, pbx: subprocess.Popen) -> dict[str, float]:
+    ctl, link = centre.controller, centre.controller.link
+    for agent_id in ctl.version.config.agents:
         ctl.agent_login(agent_id)
     lag = pbx_lag = 0.0
 
@@ -103,9 +107,8 @@ async def controller_side(config: Path, port: int, pbx: subprocess.Popen) -> dic
         await asyncio.sleep(0.1)
     cpu = time.process_time() - cpu0
     watcher.cancel()
-    counts = ctl.statistics()
-    await ctl.stop()
-    await link.close()
+    await asyncio.sleep(0)  # the subscribers read the last events
+    counts = centre.statistics()
     return {"calls": made, "answered": counts["answered"],
             "turned_away": counts["turned_away"], "orphans": counts["orphans"],
             "auto_paused": counts["auto_paused"], "lag_ms": 1000 * lag,

@@ -101,10 +101,12 @@ def _references(c: IvrConfig, r: _Report) -> None:
         if group.max_waiting is not None and not group.overflow:
             r.add(("groups", name, "max_waiting"),
                   f"group {name!r} has max_waiting but no overflow rule: a caller who finds "
-                  "the line full is turned away; add an overflow rule (waiting_over to "
-                  "another group or the partner)", "warning")
+                  "the line full hears its full_prompt (else telephony.yaml's fallback "
+                  "message) and is hung up; add an overflow rule (waiting_over to another "
+                  "group or the partner)", "warning")
         hours(("groups", name, "hours"), group.hours)
         prompt(("groups", name, "closed_prompt"), group.closed_prompt)
+        prompt(("groups", name, "full_prompt"), group.full_prompt)
         if group.leave is not None:
             prompt(("groups", name, "leave", "prompt"), group.leave.prompt)
             action(("groups", name, "leave", "then"), group.leave.then)

@@ -251,6 +251,7 @@ class Group(_Model):
     widening: list[tuple[Duration, Annotated[int, Field(ge=1, le=9)]]] | None = None
     hours: Name | None = None
     closed_prompt: Name | None = None
+    full_prompt: Name | None = None  # heard when max_waiting callers wait already
     wrap_up: Duration = 0.0
     max_waiting: int | None = Field(None, ge=1, le=10_000)  # callers in line at most
     weight: float = Field(1.0, gt=0)

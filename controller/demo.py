@@ -14,12 +14,13 @@ import logging
 import random
 import sys
 from pathlib import Path
+from typing import Any, TextIO
 
 from agents.state import AgentState
 from config.errors import ConfigError
 from config.versions import ConfigHistory
+from controller.bootstrap import Centre, open_centre
 from controller.configuration import load_configuration
-from controller.engine import Controller
 from sounds import SOUNDS
 from telephony.ami_link import AmiLink
 from telephony.dialplan import render_extensions, render_manager
@@ -33,7 +34,7 @@ WEIGHTS = [20, 8, 5, 18, 15, 25, 9]
 
 
 async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hour: float,
-                   seed: int, out=sys.stdout) -> int:
+                   seed: int, out: TextIO = sys.stdout) -> int:
     rng = random.Random(seed)
     scale = 1.0 / speed
     try:
@@ -63,13 +64,26 @@ async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hou
     server = AmiServer(pbx, {settings.ami.username: user})
     port = await server.start()
     link = AmiLink("127.0.0.1", port, settings.ami.username, "demo")
-    await link.start()
     now = dt.datetime.now().replace(hour=10, minute=0)
     while now.weekday() >= 4:  # a Monday to Thursday morning: open
         now += dt.timedelta(days=1)
-    ctl = Controller(history.active, settings, link, time_scale=scale,
-                     wallclock=lambda: now, prompt_exists=pbx.sounds.duration)
-    ctl.start()
+    try:
+        async with open_centre(history, settings, link, folder=config_dir, sounds=SOUNDS,
+                               time_scale=scale, wallclock=lambda: now,
+                               prompt_exists=pbx.sounds.duration) as centre:
+            await _demo(centre, pbx, phones, rng, minutes, scale, calls_per_hour, speed, port,
+                        out)
+    finally:
+        await server.stop()
+        await pbx.close()
+    return 0
+
+
+async def _demo(centre: Centre, pbx: FakePbx, phones: dict[str, Phone], rng: random.Random,
+                minutes: float, scale: float, calls_per_hour: float, speed: float, port: int,
+                out: TextIO) -> None:
+    ctl = centre.controller
+    config = ctl.version.config
     for agent_id in config.agents:
         if agent_id in phones:
             ctl.agent_login(agent_id)
@@ -102,24 +116,19 @@ async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hou
         while sim_minutes() < minutes:
             await asyncio.sleep(60 * scale)
             minute += 1
-            print(_minute_line(minute, ctl), file=out, flush=True)
+            print(_minute_line(minute, centre), file=out, flush=True)
     finally:
         feeding.cancel()
-        print(_summary(ctl, minute), file=out)
-        await ctl.stop()
-        await link.close()
-        await server.stop()
-        await pbx.close()
-    return 0
+        print(_summary(centre, minute), file=out)
 
 
 def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f} %" if whole else "-"
 
 
-def _minute_line(minute: int, ctl: Controller) -> str:
-    stats = ctl.statistics()
-    states = [a.state for a in ctl.router.agents.values()]
+def _minute_line(minute: int, centre: Centre) -> str:
+    stats = centre.statistics()
+    states = [a.state for a in centre.controller.router.agents.values()]
     return (f"{minute:5d} {stats['calls']:7d} {stats['in_menus']:6d} {stats['waiting']:7d}"
             f" {stats['answered']:9d} {_share(stats['within_threshold'], stats['answered']):>10}"
             f" {_share(stats['within_2_minutes'], stats['calls']):>8} {stats['abandoned']:8d}"
@@ -128,8 +137,8 @@ def _minute_line(minute: int, ctl: Controller) -> str:
             f" {states.count(AgentState.READY):5d}")
 
 
-def _summary(ctl: Controller, minutes: int) -> str:
-    stats = ctl.statistics()
+def _summary(centre: Centre, minutes: int) -> str:
+    stats = centre.statistics()
     within = stats["within_2_minutes"]
     calls = f"{stats['calls']} call{'s' * (stats['calls'] != 1)}"
     return (f"after {minutes} simulated minutes: {calls}, {stats['answered']} "
@@ -140,7 +149,7 @@ def _summary(ctl: Controller, minutes: int) -> str:
             f"menus and {stats['waiting']} waiting at the end")
 
 
-def main_demo(args) -> int:  # the CLI's entry
+def main_demo(args: Any) -> int:  # the CLI's entry
     logging.basicConfig(level=logging.WARNING if not args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
     return asyncio.run(run_demo(args.config, args.minutes, args.speed, args.calls_per_hour,

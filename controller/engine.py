@@ -1,13 +1,15 @@
-"""The controller: the routing core, the IVR and the AMI link wired into a running contact centre.
+"""The controller: the routing core, the IVR and the telephony port wired into a contact centre.
 
-Theory of operation. One task reads the link's events and routes them: a new caller in AsyncAGI
-gets a CallSupervisor (lease, IVR, waiting); the Router's commands are carried out as AMI actions
-(an agent leg is an Originate of the agent's own device, PJSIP/<agent>, with Application=Bridge to
-the caller and a ChannelId chosen here, so it is never sent twice and can be looked up after a
-reconnect; no Local pair, which Asterisk would optimize away under our feet: vaxel-on-asterisk/s1);
-the facts that come back (the agent leg answered or failed, the bridge, hangups) go to the Router.
-Timers (wrap-up ends, skill-widening steps) are asyncio timers that re-ask the Router when they
-fire. The Router holds no clock: `now()` is read here and passed in.
+Theory of operation. One task reads the port's facts (telephony/port.py: typed, the only code that
+knows AMI) and routes them: a caller who enters gets a CallState and a task (lease, IVR, waiting);
+the Router's commands are carried out through the port (an agent leg is an Originate of the
+agent's own device with a ChannelId chosen here, so it is never sent twice and can be looked up
+after a reconnect); the facts that come back (a leg failed, a caller bridged, a channel gone) go
+to the Router. Each call moves through the lifecycle table of queues/lifecycle.py; every thing
+that happens is published as one domain event (controller/events.py) on the bus, which the log
+line, the counters, the API and the rest read. Timers (wrap-up ends, skill-widening steps,
+opening hours) are asyncio timers that re-check when they fire. The Router holds no clock:
+`now()` is read here and passed in.
 """
 
 from __future__ import annotations
@@ -19,71 +21,133 @@ import gc
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from agents.agent import Agent, Membership
 from agents.state import AgentState
 from config.versions import Version
+from controller import events as ev
+from controller.bus import Bus
 from ivr import phrases
 from ivr.hours import eves, public_holidays
-from ivr.interpreter import Outcome, run_ivr, sound
+from ivr.interpreter import Outcome, Step, run_ivr, sound
 from overflow.partner import PartnerCaps
 from queues.announce import AnnounceRules, Told, decide
 from queues.commands import (
     AgentAutoPaused,
+    AgentChanged,
     CallMoved,
     CancelOffer,
     OfferCall,
     Output,
+    Refusal,
     RefuseCall,
     SendToPartner,
     StartWrapUp,
 )
+from queues.group import Opening
+from queues.lifecycle import CallEvent, CallPhase, next_phase
 from queues.router import Router
-from telephony.ami_codec import Message
-from telephony.ami_link import AmiLink, LinkDown, LinkUp
+from telephony.ami_link import AmiLink
 from telephony.callio import AgiCallIO, CallerGone, LinkFault
 from telephony.dialplan import DialplanSettings
 from telephony.errors import ActionTimeout, ConnectionLost, NotConnected, TelephonyError
+from telephony.port import (
+    BackFromPartner,
+    CallerBridged,
+    CallerEntered,
+    ChannelGone,
+    Fact,
+    LegFailed,
+    LinkLost,
+    LinkRestored,
+    ListedChannel,
+    PhoneState,
+    TelephonyPort,
+)
 
 log = logging.getLogger("vaxel.calls")
 
 HOLD_SLICE = 20.0  # seconds of music between looks at the line
-MUNICIPAL_GOAL_SECONDS = 120.0  # the goal: 70 % (aim 80 %) of calls answered within 2 minutes
-# On the caller's channel (channel variables survive bridging), what a restarted controller
-# needs to adopt the call again: VAXEL_CALLID (set by the dialplan, vx-<Uniqueid>) and, once in
-# a line, VAXEL_PLACE = "<group> <arrival>" (one Setvar each time the caller joins a line).
-STATE_VARIABLES = ("VAXEL_CALLID", "VAXEL_PLACE")
-# Device states of a phone that cannot ring (not registered, or no such endpoint).
-UNREACHABLE_DEVICE_STATES = frozenset({"UNAVAILABLE", "INVALID"})
+HOURS_RECHECK = 60.0  # seconds: the opening-hours timer at the latest when nothing changed
 
 
-@dataclass
+@dataclass(eq=False)
 class CallState:
     call_id: str
     channel: str
     caller: str
-    version: Version
-    started: float
+    version: Version  # the configuration it started on: it finishes on it
     io: AgiCallIO
+    number: str = ""  # the municipal number called
+    phase: CallPhase = CallPhase.IVR
     outcome: Outcome | None = None
     group: str | None = None
-    agent: str | None = None
+    arrival: float | None = None  # first joined a line (kept through moves, partner, restarts)
+    agent: str | None = None  # offered to, or talking with
     agent_leg: str | None = None  # the ChannelId of the agent leg rung for this caller
-    bridged: bool = False
     task: asyncio.Task[None] | None = None
-    hold: asyncio.Task[Any] | None = None
+    hold: asyncio.Task[None] | None = None
     told: Told = field(default_factory=Told)  # announcements so far
-    events: list[str] = field(default_factory=list)
-    number: str = ""  # the municipal number called
+    ended_by: str | None = None  # who began its end: caller, agent, partner, vaxel
+    ended_in: CallPhase | None = None  # the phase it was in then
     cut_short: bool = False  # a link fault ended its task: taken up again after the resync
-    leaving: bool = False  # hung up, or being hung up: its Hangup event will close it
+    failures: int = 0  # unexpected errors in its tasks (a bug): sent on, never left in silence
+
+    @property
+    def language(self) -> str:
+        return self.outcome.language if self.outcome is not None else "sv"
+
+
+class Calls:
+    """The calls vaxel serves, found by call id, by the caller's channel, and by agent leg."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, CallState] = {}
+        self._by_channel: dict[str, CallState] = {}
+        self._by_leg: dict[str, CallState] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Any:
+        return iter(list(self._by_id.values()))
+
+    def add(self, state: CallState) -> None:
+        self._by_id[state.call_id] = state
+        self._by_channel[state.channel] = state
+
+    def remove(self, state: CallState) -> None:
+        """The call is over; a leg of it still ringing or talking stays findable (its end is
+        the agent's)."""
+        self._by_id.pop(state.call_id, None)
+        self._by_channel.pop(state.channel, None)
+
+    def get(self, call_id: str) -> CallState | None:
+        return self._by_id.get(call_id)
+
+    def on_channel(self, channel: str) -> CallState | None:
+        return self._by_channel.get(channel)
+
+    def ring(self, state: CallState, leg: str) -> None:
+        self._by_leg[leg] = state
+        state.agent_leg = leg
+
+    def of_leg(self, leg: str) -> CallState | None:
+        return self._by_leg.get(leg)
+
+    def leg_done(self, leg: str) -> None:
+        self._by_leg.pop(leg, None)
+
+    def legs(self) -> list[tuple[str, CallState]]:
+        return list(self._by_leg.items())
 
 
 class Controller:
     def __init__(self, version: Version, settings: DialplanSettings, link: AmiLink, *,
+                 bus: Bus | None = None,
                  clock: Callable[[], float] | None = None,
                  wallclock: Callable[[], dt.datetime] | None = None,
                  time_scale: float = 1.0,
@@ -91,36 +155,30 @@ class Controller:
         self.version = version
         self.settings = settings
         self.link = link
+        self.port = TelephonyPort(link, prompt_exists)
+        self.bus = bus or Bus()
         self.time_scale = time_scale  # < 1 runs the controller's own timers faster (tests)
         # wall-clock based, so arrival times written on channels mean the same to a restarted
         # controller
         self._clock = clock or time.time
         # the contact centre's wall clock (its time zone, not the server's): hours, holidays
-        self.wallclock = wallclock or (lambda: version.config.local_time(
+        self.wallclock = wallclock or (lambda: self.version.config.local_time(
             dt.datetime.now(dt.UTC)))
-        self.prompt_exists = prompt_exists
         config = version.config
-        agents = [Agent(aid, {g: Membership(g, lv) for g, lv in a.groups.items()}, a.name)
-                  for aid, a in config.agents.items()]
-        self.router = Router([g.core(gid) for gid, g in config.groups.items()], agents,
-                             rules={gid: g.core_rules() for gid, g in config.groups.items()},
+        self.router = Router([g.core(gid) for gid, g in config.groups.items()],
+                             _agents(version), rules=_rules(version),
                              partner=PartnerCaps(config.partner.max_concurrent,
                                                  config.partner.max_per_hour))
-        self.calls: dict[str, CallState] = {}  # by caller channel
-        self.by_call_id: dict[str, CallState] = {}
-        self.legs: dict[str, str] = {}  # agent leg ChannelId -> call id
+        self.calls = Calls()
         self.devices = {a.id: a.device for a in settings.agents}  # agent id -> PJSIP/anna
-        self.agent_of_device = {device: agent for agent, device in self.devices.items()
-                                if agent in self.router.agents}
+        self.agent_of_device = {device: agent for agent, device in self.devices.items()}
         self._ids = itertools.count(1)
         # agent leg ChannelIds stay unique across restarts (a leg of the last run may still live)
         self._leg_prefix = f"vx-leg-{int(time.time() * 1000):x}-"
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reader: asyncio.Task[None] | None = None
-        self.counts = {"calls": 0, "answered": 0, "within_threshold": 0,
-                       "within_2_minutes": 0, "abandoned": 0, "partner": 0,
-                       "turned_away": 0, "orphans": 0, "auto_paused": 0}
+        self.orphans = 0  # callers found served by nothing (a bug), taken up again
         self.overloaded = False  # Asterisk falls behind: new callers get overload.prompt
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -135,6 +193,7 @@ class Controller:
         for y in (year, year + 1):
             public_holidays(y)
             eves(y)
+        self._follow_hours()
         # What is loaded before the first call (configuration, holidays, prompts) lives as long
         # as the process: moved out of the collector's reach, a full collection no longer walks
         # it (about 30 ms for 130k objects: an event-loop stall).
@@ -143,26 +202,30 @@ class Controller:
         self._spawn(self._keep_leases())
 
     async def stop(self) -> None:
-        for task in [self._reader, *self._tasks]:
-            if task is not None:
-                task.cancel()
+        tasks = [t for t in (self._reader, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
         for timer in self._timers.values():
             timer.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def statistics(self) -> dict[str, int]:
-        """Counts since start, for the terminal summary and /metrics later."""
-        return {**self.counts, "waiting": sum(
-            1 for c in self.router.calls.values() if c.phase.value == "waiting"),
-            "in_menus": sum(1 for s in self.calls.values()
-                            if s.outcome is None and s.call_id not in self.router.calls)}
+    def in_menus(self) -> int:
+        return sum(1 for s in self.calls if s.phase is CallPhase.IVR)
 
-    # ---- agents (the API the web panel and `vaxel agent` use) --------------------------------
+    def _publish(self, event: ev.Event) -> None:
+        self.bus.publish(event)
+
+    def _call_event(self, cls: type[ev.CallEvent], state: CallState, **fields: Any) -> None:
+        self.bus.publish(cls(at=self.now(), version=state.version.number,
+                             call_id=state.call_id, group=state.group, **fields))
+
+    # ---- agents and switches (the API the web panel and `vaxel agent` use) --------------------
 
     def agent_login(self, agent_id: str) -> None:
         self._apply(self.router.agent_logged_in(agent_id, self.now()))
@@ -179,88 +242,174 @@ class Controller:
     def set_crisis(self, on: bool) -> None:
         """The crisis switch: groups' crisis overflow rules apply at once, and callers who
         arrive while it is on hear the crisis message (crisis.prompt) before the menu."""
+        self._publish(ev.CrisisSwitched(at=self.now(), version=self.version.number, on=on))
         self._apply(self.router.set_crisis(on, self.now()))
 
-    # ---- events from Asterisk ----------------------------------------------------------------
+    def activate(self, version: Version, settings: DialplanSettings,
+                 changes: tuple[str, ...] = ()) -> None:
+        """A new configuration, live: callers keep their place, agents stay logged in, calls
+        in progress finish on the version they started on; new callers take this one."""
+        config = version.config
+        self.version, self.settings = version, settings
+        self.devices = {a.id: a.device for a in settings.agents}
+        self.agent_of_device = {device: agent for agent, device in self.devices.items()}
+        self._publish(ev.ConfigurationActivated(at=self.now(), version=version.number,
+                                                checksum=version.checksum, changes=changes))
+        self._apply(self.router.reconfigure(
+            [g.core(gid) for gid, g in config.groups.items()], _agents(version),
+            rules=_rules(version),
+            partner=PartnerCaps(config.partner.max_concurrent, config.partner.max_per_hour),
+            now=self.now()))
+        self._follow_hours()
+
+    # ---- opening hours -----------------------------------------------------------------------
+
+    def opening(self) -> dict[str, bool]:
+        """Each group open or closed now by its hours (always open without hours)."""
+        config, moment = self.version.config, self.wallclock()
+        return {gid: g.hours is None or g.hours not in config.hours
+                or config.hours[g.hours].schedule().is_open(moment)
+                for gid, g in config.groups.items()}
+
+    def _follow_hours(self) -> None:
+        """Sets each group open or closed by its hours, and the timer for the next change: a
+        `closed` overflow rule fires at closing time, and callers still in a closing line are
+        served while its agents can answer, then hear the closing message."""
+        now = self.now()
+        for gid, is_open in self.opening().items():
+            if gid not in self.router.group_ids():
+                continue
+            opening = Opening.OPEN if is_open else Opening.CLOSED
+            if self.router.opening(gid) is not opening:
+                self._publish(ev.OpeningChanged(at=now, version=self.version.number, group=gid,
+                                                open=is_open))
+                self._apply(self.router.set_opening(gid, opening, now))
+        config, moment = self.version.config, self.wallclock()
+        changes = [config.hours[g.hours].schedule().next_change(moment)
+                   for g in config.groups.values() if g.hours in config.hours]
+        upcoming = [c for c in changes if c is not None]
+        wait = HOURS_RECHECK
+        if upcoming:
+            wait = min(max((min(upcoming) - moment).total_seconds(), 0.001), 24 * 3600)
+        self._timer("hours", wait, self._follow_hours)
+
+    # ---- facts from Asterisk -----------------------------------------------------------------
 
     async def _read(self) -> None:
-        while True:
-            item = await self.link.events.get()
+        async for fact in self.port.facts():
             try:
-                if isinstance(item, Message):
-                    self._event(item)
-                elif isinstance(item, LinkUp):
-                    log.info("AMI link up (%d channels listed)", len(item.channels))
-                    self._spawn(self._list_devices())
-                    self._spawn(self._resync())
-                elif isinstance(item, LinkDown):
-                    log.warning("AMI link down: %s; no offers until it is back", item.reason)
-                    self._apply(self.router.set_offering(False, self.now()))
-            except Exception:  # one bad event must not stop the contact centre
-                log.exception("handling %r failed", item)
+                self._fact(fact)
+            except Exception:  # one bad fact must not stop the contact centre
+                log.exception("handling %r failed", fact)
 
-    def _event(self, msg: Message) -> None:
-        name = msg.event
-        channel = msg.get("Channel", "")
-        if name == "AsyncAGIStart":
-            context = msg.get("Context")
-            if context == "vaxel-inbound" and channel not in self.calls:
-                self._new_call(msg)
-            elif context == "vaxel-partner" and channel in self.calls:
-                self._spawn(self._back_from_partner(self.calls[channel]))
-        elif name == "OriginateResponse":
-            leg = msg.get("Uniqueid", "")
-            if leg in self.legs and msg.get("Response") != "Success":
-                self._leg_failed(leg)
-        elif name == "DeviceStateChange":
-            self._device(msg.get("Device", ""), msg.get("State", ""))
-        elif name == "BridgeEnter" and channel in self.calls:
-            self._bridged(self.calls[channel])
-        elif name == "Hangup":
-            if channel in self.calls:
-                self._caller_gone(self.calls[channel])
-            elif msg.get("Uniqueid", "") in self.legs:
-                self._leg_ended(msg["Uniqueid"])
+    def _fact(self, fact: Fact) -> None:
+        match fact:
+            case CallerEntered():
+                if self.calls.on_channel(fact.channel) is None:
+                    self._new_call(fact.channel, fact.call_id, fact.caller, fact.number)
+            case ChannelGone():
+                if (state := self.calls.on_channel(fact.channel)) is not None:
+                    self._caller_gone(state)
+                elif self.calls.of_leg(fact.uniqueid) is not None:
+                    self._leg_ended(fact.uniqueid, fact.cause)
+            case CallerBridged():
+                if (state := self.calls.on_channel(fact.channel)) is not None:
+                    self._bridged(state)
+            case LegFailed():
+                if self.calls.of_leg(fact.leg) is not None:
+                    self._leg_failed(fact.leg, fact.reason)
+            case BackFromPartner():
+                if (state := self.calls.on_channel(fact.channel)) is not None:
+                    self._call_task(state, self._back_from_partner(state))
+            case PhoneState():
+                self._phone(fact)
+            case LinkRestored():
+                log.info("AMI link up (%d channels listed)", fact.channels)
+                self._publish(ev.LinkUp(at=self.now(), version=self.version.number,
+                                        channels=fact.channels))
+                self._spawn(self._list_phones())
+                self._spawn(self._resync())
+            case LinkLost():
+                log.warning("AMI link down: %s; no offers until it is back", fact.reason)
+                self._publish(ev.LinkDown(at=self.now(), version=self.version.number,
+                                          reason=fact.reason))
+                self._apply(self.router.set_offering(False, self.now()))
 
-    def _device(self, device: str, state: str) -> None:
+    def _phone(self, fact: PhoneState) -> None:
         """An agent's phone registered or went away: a phone that cannot ring is offered
         nothing (FACTS.md: an Originate to it fails at once, and would count as a miss)."""
-        agent = self.agent_of_device.get(device)
-        if agent is None:
+        agent = self.agent_of_device.get(fact.device)
+        if agent is None or agent not in self.router.agents:
             return
-        available = state not in UNREACHABLE_DEVICE_STATES
-        if available != self.router.agents[agent].device_available:
-            log.info("agent %s: phone %s %s", agent, device, state)
-        self._apply(self.router.agent_device(agent, available, self.now()))
+        if fact.available != self.router.agents[agent].device_available:
+            log.info("agent %s: phone %s %s", agent, fact.device, fact.state)
+            self._publish(ev.AgentPhone(at=self.now(), version=self.version.number,
+                                        agent=agent, available=fact.available,
+                                        state=fact.state))
+        self._apply(self.router.agent_device(agent, fact.available, self.now()))
 
-    async def _list_devices(self) -> None:
+    async def _list_phones(self) -> None:
         try:
-            items = await self.link.list_action("DeviceStateList")
+            phones = await self.port.phones()
         except TelephonyError as err:
             log.warning("listing the agents' phones failed: %s", err)
             return
-        for item in items:
-            self._device(item.get("Device", ""), item.get("State", ""))
+        for phone in phones:
+            self._phone(phone)
 
-    def _new_call(self, msg: Message, call_id: str | None = None) -> CallState:
-        channel = msg["Channel"]
-        adopted = call_id is not None  # from Status after a restart, still in the menus
-        call_id = call_id or f"vx-{msg.get('Uniqueid', '')}"
-        state = CallState(call_id, channel, msg.get("CallerIDNum", ""), self.version, self.now(),
-                          AgiCallIO(self.link, channel, prompt_exists=self.prompt_exists))
-        self.calls[channel] = state
-        self.by_call_id[call_id] = state
-        self.counts["calls"] += 1
-        state.number = msg.get("Exten", "")
-        log.debug("call %s: %s from %s on %s", call_id, channel, state.caller,
-                  msg.get("Exten"))
+    # ---- a call's tasks ----------------------------------------------------------------------
+
+    def _call_task(self, state: CallState, coro: Coroutine[Any, Any, None], *,
+                   hold: bool = False) -> None:
+        """Runs one of a call's tasks. The caller hanging up and the link failing are handled
+        here once for all of them; any other exception is a bug, logged with the call id, and
+        the caller is sent on (back to their line once, else the fallback message), never left
+        in silence."""
+        task = self._spawn(self._guarded(state, coro))
+        if hold:
+            state.hold = task
+        else:
+            state.task = task
+
+    async def _guarded(self, state: CallState, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            await coro
+        except CallerGone:
+            if state.phase.in_agi:  # else it left AGI on purpose (partner, bridge)
+                self._finish(state, "caller")
+        except LinkFault as err:
+            self._cut_short(state, err)
+        except Exception:
+            state.failures += 1
+            log.exception("call %s failed in phase %s; the caller is sent on", state.call_id,
+                          state.phase.value)
+            if state.phase.in_line and state.failures == 1:
+                self._call_task(state, self._hold(state), hold=True)
+            elif state.phase.in_agi:
+                self._call_task(state, self._goodbye(state, self.settings.fallback.message))
+
+    def _advance(self, state: CallState, event: CallEvent) -> None:
+        state.phase = next_phase(state.call_id, state.phase, event)
+
+    def _finish(self, state: CallState, by: str) -> None:
+        """The call's end begins (its Hangup closes it): who began it, and from where."""
+        if state.phase is CallPhase.FINISHING:
+            return
+        state.ended_by, state.ended_in = by, state.phase
+        self._advance(state, CallEvent.FINISH)
+
+    def _new_call(self, channel: str, call_id: str, caller: str, number: str, *,
+                  adopted: bool = False) -> CallState:
+        state = CallState(call_id, channel, caller, self.version, self.port.call_io(channel),
+                          number=number)
+        self.calls.add(state)
+        self._call_event(ev.CallArrived, state, number=number, caller=caller, adopted=adopted)
         if adopted:  # its lease may be running out
             state.io.renew_lease_nowait(self.settings.lease)
         elif self._overload_check() and self.version.config.overload.prompt:
-            state.outcome = Outcome("overload", None, "sv", ())
-            state.task = self._spawn(self._turn_away(state))
+            self._call_task(state, self._turn_away(state))
             return state
-        state.task = self._spawn(self._run_call(state, msg.get("Exten", "")))
+        self._call_task(state, self._run_call(state))
         return state
 
     def _overload_check(self) -> bool:
@@ -274,144 +423,67 @@ class Controller:
             self.overloaded = True
             log.warning("overload: Asterisk answers %.1f s late; new callers hear %s",
                         late, self.version.config.overload.prompt)
+            self._publish(ev.OverloadChanged(at=self.now(), version=self.version.number,
+                                             on=True, lag=late))
         elif self.overloaded and late < limit / 2 and \
                 link.unanswered < link.max_unanswered // 2:
             self.overloaded = False
             log.warning("overload over: Asterisk answers in %.1f s", late)
+            self._publish(ev.OverloadChanged(at=self.now(), version=self.version.number,
+                                             on=False, lag=late))
         return self.overloaded
 
     async def _turn_away(self, state: CallState) -> None:
         """Overload: a short message instead of the menus, then goodbye."""
-        self.counts["turned_away"] += 1
-        self._note(state, "overload: told to call again")
         config = self.version.config
         entry = config.numbers.get(state.number)
-        lang = entry.language if entry is not None else "sv"
+        state.outcome = Outcome("overload", None, entry.language if entry else "sv", ())
+        self._call_event(ev.IvrDone, state, outcome="overload", target=None,
+                         language=state.language, keys="")
+        self._call_event(ev.Refused, state, why="overload", prompt=config.overload.prompt)
+        await self._goodbye(state, config.overload.prompt)
+
+    async def _run_call(self, state: CallState) -> None:
+        def step(s: Step, path: tuple[str, ...]) -> None:
+            self._call_event(ev.IvrStep, state, menu=s.menu, step=s.event, key=s.key, path=path)
+
+        outcome = await run_ivr(state.version.config, state.number, state.io, self.wallclock(),
+                                self.now, crisis_switch=self.router.crisis, on_step=step)
+        state.outcome = outcome
+        self._call_event(ev.IvrDone, state, outcome=outcome.kind, target=outcome.target,
+                         language=outcome.language, keys=outcome.keys)
+        # no callback queue yet: a caller who asked for one waits in the group's line, which
+        # serves them as well (hanging up would lose them)
+        if outcome.kind in ("group", "callback") and outcome.target is not None:
+            self._queue(state, outcome.target, self.now())
+        else:
+            await self._goodbye(state, None)  # a message, closed (both played), or a transfer
+
+    def _queue(self, state: CallState, group: str, arrival: float, *,
+               event: CallEvent = CallEvent.QUEUED) -> None:
+        """Into a group's line (from the menus, the leave key, or adopted after a restart);
+        `arrival` keeps the place of one who was in a line before."""
+        state.group, state.arrival = group, arrival
+        self._advance(state, event)
+        self.port.remember_place(state.channel, group, arrival)
+        # told before the router acts on it (an offer, an overflow follow at once); every
+        # caller has the same priority, so the place is behind those waiting now
+        self._call_event(ev.Queued, state, position=self.router.waiting_count(group) + 1,
+                         arrival=arrival)
+        self._apply(self.router.call_arrived(state.call_id, group, self.now(), arrival=arrival))
+        if state.phase.in_line:
+            self._call_task(state, self._hold(state), hold=True)
+
+    async def _goodbye(self, state: CallState, prompt: str | None) -> None:
+        """A last message (if any), then the caller is hung up; the call closes when its Hangup
+        event comes."""
+        self._finish(state, "vaxel")
         with contextlib.suppress(CallerGone, LinkFault):
-            await state.io.play(sound(config.overload.prompt or "", lang), escape="")
-        await self._end(state)
-
-    async def _resync(self) -> None:
-        """After (re)connecting: Status of every channel, with our variables. Known calls are
-        checked against it (gone, or answered or failed while we could not see); callers of
-        ours we do not know (a restart) are adopted again with their place in line."""
-        try:
-            items = await self.link.list_action("Status",
-                                                [("Variables", ",".join(STATE_VARIABLES))])
-        except TelephonyError as err:
-            log.warning("resync failed: %s", err)
-            return
-        try:
-            self._reconcile(items)
-        finally:
-            self._take_up_orphans()
-            self._apply(self.router.set_offering(True, self.now()))
-
-    def _reconcile(self, items: list[Message]) -> None:
-        present = {m.get("Channel", ""): m for m in items}
-        uniqueids = {m.get("Uniqueid", "") for m in items}
-        for channel, state in list(self.calls.items()):
-            status = present.get(channel)
-            if status is None:
-                # gone while we could not see: hung up, or a whole conversation happened (the
-                # dialplan hangs up after the agent); both end the call here
-                self._caller_gone(state)
-            elif state.agent_leg is not None and not state.bridged:
-                if status.get("BridgeID"):
-                    self._bridged(state)  # answered while we could not see
-                elif state.agent_leg not in uniqueids:
-                    self._leg_failed(state.agent_leg)
-        for leg, call_id in list(self.legs.items()):
-            if leg not in uniqueids and call_id not in self.by_call_id:
-                self._leg_ended(leg)  # its Hangup came while we could not see
-        for channel, status in present.items():
-            values = {k: v for k, v in status.variables().items() if v not in ("", "(null)")}
-            if channel in self.calls or "VAXEL_CALLID" not in values:
-                continue
-            if status.get("Application") == "AGI" and not status.get("BridgeID"):
-                self._adopt(status, values)
-
-    def _adopt(self, status: Message, values: dict[str, str]) -> None:
-        """A caller of ours from before a restart: back in line where they were, or (still in
-        the menus) through the IVR again."""
-        call_id = values["VAXEL_CALLID"]
-        group, _, arrived = values.get("VAXEL_PLACE", "").partition(" ")
-        log.info("call %s: adopted again (%s)", call_id, group or "in the menus")
-        if group not in self.version.config.groups:
-            self._new_call(status, call_id)
-            return
-        state = CallState(call_id, status["Channel"], status.get("CallerIDNum", ""),
-                          self.version, self.now(),
-                          AgiCallIO(self.link, status["Channel"],
-                                    prompt_exists=self.prompt_exists))
-        state.group = group
-        self._note(state, f"adopted in {group}")
-        self.calls[state.channel] = state
-        self.by_call_id[call_id] = state
-        state.io.renew_lease_nowait(self.settings.lease)  # it may be running out
-        try:
-            arrival = float(arrived)
-        except ValueError:
-            arrival = self.now()
-        self._apply(self.router.call_arrived(call_id, group, self.now(), arrival=arrival))
-        if call_id in self.router.calls and not state.bridged:
-            state.hold = self._spawn(self._hold(state))
-
-    def _note(self, state: CallState, event: str) -> None:
-        """A call event: kept on the call (the API shows them), logged as it happens only at
-        DEBUG (`vaxel run --verbose`); INFO has one line a call when it ends (_caller_gone).
-        Five lines a call were a third of the controller's CPU (bench_controller --log)."""
-        state.events.append(event)
-        log.debug("call %s %s", state.call_id, event)
-
-    def _remember_place(self, state: CallState, group: str, arrival: float) -> None:
-        """Writes the caller's place on its channel, for a restarted controller (best effort:
-        without it a restarted controller sends the caller through the menus again)."""
-        self.link.send("Setvar", [("Channel", state.channel), ("Variable", "VAXEL_PLACE"),
-                                  ("Value", f"{group} {arrival:.3f}")])
-
-    async def _keep_leases(self) -> None:
-        """Renews the dead-man lease of every caller in AGI, never a bridged one's, every third
-        of a lease: one timer for all calls. A caller's lease is fresh on arrival (the dialplan
-        armed it), so it never falls below two thirds."""
-        lease = self.settings.lease
-        while True:
-            await asyncio.sleep(lease / 3 * self.time_scale)
-            self._renew_leases(lease)
-
-    def _renew_leases(self, lease: float) -> None:
-        # Its own frame, so the sleeping keeper holds no reference to the last call it renewed.
-        if self.link.connected:
-            self._take_up_orphans()  # the sweep: nobody is renewed without being served
-            self._overload_check()
-            if self.overloaded:  # an answer tells whether Asterisk has caught up
-                self._spawn(self._probe_lag())
-        for state in list(self.calls.values()):
-            if not state.bridged:
-                state.io.renew_lease_nowait(lease)
-
-    async def _run_call(self, state: CallState, number: str) -> None:
-        try:
-            outcome = await run_ivr(state.version.config, number, state.io, self.wallclock(),
-                                    self.now, crisis_switch=self.router.crisis)
-            state.outcome = outcome
-            self._note(state, f"ivr {outcome.kind} {outcome.target} keys={outcome.keys}")
-            # no callback queue yet: a caller who asked for one waits in the group's line, which
-            # serves them as well (hanging up would lose them)
-            if outcome.kind in ("group", "callback") and outcome.target is not None:
-                state.group = outcome.target
-                arrival = self.now()
-                self._remember_place(state, outcome.target, arrival)
-                self._apply(self.router.call_arrived(state.call_id, outcome.target, arrival,
-                                                     arrival=arrival))
-                if state.call_id in self.router.calls and not state.bridged:
-                    state.hold = self._spawn(self._hold(state))
-            else:
-                await self._end(state)  # a message, closed (both played), or a transfer
-        except CallerGone:
-            state.leaving = True
-        except LinkFault as err:
-            self._cut_short(state, err)
+            if prompt:
+                if state.ended_in is not None and state.ended_in.in_line:
+                    await state.io.stop_hold()
+                await state.io.play(sound(prompt, state.language), escape="")
+            await state.io.hangup()
 
     def _cut_short(self, state: CallState, err: Exception) -> None:
         """A link fault ended the call's task: the caller is still in AGI, and is taken up
@@ -420,37 +492,7 @@ class Controller:
                     "resync", state.call_id, err)
         state.cut_short = True
 
-    def _take_up_orphans(self) -> None:
-        """Every caller of ours in AGI is served: an IVR or hold task alive, or bridged (an
-        agent, the partner). One that is not (a link fault cut its task short) is taken up
-        again: the menus from the start if it had not chosen yet, else its line, else the
-        goodbye it was given. Checked after every resync and by the lease keeper's sweep."""
-        for state in list(self.calls.values()):
-            if state.bridged or state.leaving or any(t is not None and not t.done()
-                                                     for t in (state.task, state.hold)):
-                continue
-            if not state.cut_short:
-                self.counts["orphans"] += 1
-                log.error("call %s: nothing served it (%s); taken up again", state.call_id,
-                          "; ".join(state.events) or "no event yet")
-            state.cut_short = False
-            if state.outcome is None:
-                state.task = self._spawn(self._run_call(state, state.number))
-            elif state.call_id in self.router.calls:
-                state.hold = self._spawn(self._hold(state))
-            else:
-                state.task = self._spawn(self._end(state))
-
-    async def _probe_lag(self) -> None:
-        with contextlib.suppress(TelephonyError):
-            await self.link.action("Ping")
-        self._overload_check()
-
-    async def _end(self, state: CallState) -> None:
-        """Hangs the caller up; the call closes when its Hangup event comes."""
-        state.leaving = True
-        with contextlib.suppress(CallerGone, LinkFault):
-            await state.io.hangup()
+    # ---- waiting -----------------------------------------------------------------------------
 
     async def _hold(self, state: CallState) -> None:
         """Waiting: music in slices that listen for the leave key, with announcements of the
@@ -462,30 +504,19 @@ class Controller:
         rules = AnnounceRules(group.announce.every, group.announce.position,
                               group.announce.ewt, group.announce.min_agents)
         leave = group.leave.key if group.leave is not None else ""
-        lang = state.outcome.language if state.outcome is not None else "sv"
-        try:
-            await self._waiting(state, group, rules, leave, lang)
-        except CallerGone:
-            state.leaving = True
-        except LinkFault as err:
-            self._cut_short(state, err)
-
-    async def _waiting(self, state: CallState, group: Any, rules: AnnounceRules, leave: str,
-                       lang: str) -> None:
-        """The hold loop (see _hold): until the call leaves the line or is bridged."""
-        while state.call_id in self.router.calls:
-            call = self.router.calls[state.call_id]
-            if call.phase.value == "offered":
+        lang = state.language
+        while state.phase.in_line:
+            if state.phase is CallPhase.OFFERED:
                 await state.io.hold(HOLD_SLICE, escape="")
                 continue
-            if call.phase.value != "waiting":
-                return
             position = self.router.position(state.call_id)
-            serving = int(self.router.statistics()[call.group_id]["serving"])
+            serving = int(self.router.statistics()[state.group or ""]["serving"])
             said, state.told = decide(rules, state.told, self.now(), position,
                                       self.router.ewt(state.call_id, self.now()), serving)
             key = None
             if not said.empty:
+                self._call_event(ev.Announced, state, position=said.position,
+                                 ewt_minutes=said.ewt_minutes)
                 parts = []
                 if said.position is not None:
                     parts += phrases.position(said.position, lang)
@@ -495,69 +526,86 @@ class Controller:
                     parts.append(group.leave.prompt)
                 await state.io.stop_hold()
                 for part in parts:
-                    key = await state.io.play(sound(part, lang), escape=leave) if leave \
-                        else await state.io.play(sound(part, lang), escape="")
+                    key = await state.io.play(sound(part, lang), escape=leave)
                     if key:
                         break
             if not key:
                 key = await state.io.hold(min(HOLD_SLICE, rules.every), escape=leave)
             if key and key == leave and group.leave is not None:
-                await self._leave(state, group.leave.then, lang)
+                await self._leave(state, group.leave.then)
                 return
 
-    async def _leave(self, state: CallState, then: Any, lang: str) -> None:
+    async def _leave(self, state: CallState, then: Any) -> None:
         """The caller pressed the leave key: out of the line, then the configured action."""
-        call = self.router.calls.get(state.call_id)
-        if call is None or call.phase.value != "waiting":
+        if state.phase is not CallPhase.WAITING:
             return
-        self._note(state, "left the line")
-        arrival = call.arrival
+        assert state.arrival is not None
+        self._call_event(ev.LeftLine, state, then=then.group or then.message or "goodbye")
         self._apply(self.router.call_left(state.call_id, self.now()))
-        await state.io.stop_hold()
-        if then.group is not None:
-            state.group = then.group
-            self._remember_place(state, then.group, arrival)
-            self._apply(self.router.call_arrived(state.call_id, then.group, self.now(),
-                                                 arrival=arrival))
-            if state.call_id in self.router.calls and not state.bridged:
-                state.hold = self._spawn(self._hold(state))
+        if then.group is not None:  # the music plays on into the next line
+            self._queue(state, then.group, state.arrival, event=CallEvent.MOVED)
             return
-        if then.message is not None:
-            await state.io.play(sound(then.message, lang), escape="")
-        await self._end(state)
+        await self._goodbye(state, then.message)
 
     # ---- the router's commands ---------------------------------------------------------------
 
     def _apply(self, outputs: list[Output]) -> None:
         for out in outputs:
             log.debug("router: %s", out)  # formatted only when DEBUG is on
-            if isinstance(out, OfferCall):
+            if isinstance(out, AgentChanged):
+                agent = self.router.agents[out.agent_id]
+                self._publish(ev.AgentChanged(at=self.now(), version=self.version.number,
+                                              agent=out.agent_id, state=out.state.value,
+                                              reason=out.reason, cause=out.event,
+                                              call_id=agent.call_id))
+            elif isinstance(out, OfferCall):
                 self._offer(out)
             elif isinstance(out, StartWrapUp):
                 since = self.router.agents[out.agent_id].state_since
+                self._publish(ev.WrapUpStarted(at=self.now(), version=self.version.number,
+                                               agent=out.agent_id, seconds=out.seconds))
                 self._timer(f"wrap:{out.agent_id}", out.seconds,
                             lambda a=out.agent_id, t=since: self._wrap_up_over(a, t))
             elif isinstance(out, CancelOffer):
-                state = self.by_call_id.get(out.call_id)
-                leg = next((k for k, v in self.legs.items() if v == out.call_id), None)
-                if leg is not None:
-                    self._spawn(self._hangup_leg(leg))
+                state = self.calls.get(out.call_id)
+                if state is not None and state.agent_leg is not None:
+                    self._spawn(self._cancel_leg(state.agent_leg))
                 if state is not None:
                     state.agent = None
             elif isinstance(out, SendToPartner):
-                self._spawn(self._to_partner(self.by_call_id[out.call_id], out.reason))
+                state = self.calls.get(out.call_id)
+                if state is not None:
+                    self._call_event(ev.Overflowed, state, target="partner", rule=out.reason)
+                    self._advance(state, CallEvent.TO_PARTNER)
+                    self._call_task(state, self._to_partner(state))
             elif isinstance(out, RefuseCall):
-                self._spawn(self._end(self.by_call_id[out.call_id]))
+                state = self.calls.get(out.call_id)
+                if state is not None:
+                    self._refuse(state, out)
             elif isinstance(out, CallMoved):
-                moved = self.by_call_id[out.call_id]
-                moved.group = out.to_group
-                if out.call_id in self.router.calls:
-                    self._remember_place(moved, out.to_group,
-                                         self.router.calls[out.call_id].arrival)
+                state = self.calls.get(out.call_id)
+                if state is not None:
+                    self._call_event(ev.Overflowed, state, target=out.to_group, rule=out.reason)
+                    state.group = out.to_group
+                    self._advance(state, CallEvent.MOVED)
+                    if state.arrival is not None:
+                        self.port.remember_place(state.channel, out.to_group, state.arrival)
             elif isinstance(out, AgentAutoPaused):
-                self.counts["auto_paused"] += 1
                 log.warning("agent %s paused after %d missed calls", out.agent_id, out.missed)
         self._schedule_tick()
+
+    def _refuse(self, state: CallState, out: RefuseCall) -> None:
+        """No silent hang-up: the group's message for why (closed, full), else the
+        fallback message, then goodbye."""
+        group = state.version.config.groups.get(out.group_id)
+        prompt = None
+        if group is not None:
+            prompt = group.closed_prompt if out.refusal is Refusal.CLOSED else group.full_prompt
+        prompt = prompt or self.settings.fallback.message
+        self._call_event(ev.Refused, state, why=out.reason, prompt=prompt)
+        _stop(state.hold)  # the goodbye plays instead of the music
+        state.hold = None
+        self._call_task(state, self._goodbye(state, prompt))
 
     def _wrap_up_over(self, agent_id: str, since: float) -> None:
         """A wrap-up timer re-checks when it fires: the wrap-up it was set for may be over
@@ -580,109 +628,98 @@ class Controller:
         self._timers[key] = asyncio.get_running_loop().call_later(seconds * self.time_scale, fn)
 
     def _offer(self, out: OfferCall) -> None:
-        state = self.by_call_id[out.call_id]
+        state = self.calls.get(out.call_id)
+        assert state is not None, f"the router offered {out.call_id}, which vaxel does not know"
         leg = f"{self._leg_prefix}{next(self._ids)}"
-        state.agent, state.agent_leg = out.agent_id, leg
-        self.legs[leg] = out.call_id
-        group = self.version.config.groups[out.group_id]
+        state.agent = out.agent_id
+        self.calls.ring(state, leg)
+        self._advance(state, CallEvent.OFFERED)
+        self._call_event(ev.Offered, state, agent=out.agent_id)
+        group = state.version.config.groups.get(out.group_id) or \
+            self.version.config.groups[out.group_id]
         caller_id = f"{group.name} <{state.caller}>"
         ring = group.ring if group.ring is not None else self.settings.agent_ring
-        self._spawn(self._originate(leg, out.agent_id, state.channel, caller_id, ring))
+        self._spawn(self._ring(leg, out.agent_id, state.channel, caller_id, ring))
 
-    async def _originate(self, leg: str, agent_id: str, caller: str, caller_id: str,
-                         ring: float) -> None:
-        """Rings the agent's own device: the leg is the phone's channel, named by our
-        ChannelId, so its Hangup is the agent's and transfers and hold act on it directly."""
+    async def _ring(self, leg: str, agent_id: str, caller: str, caller_id: str,
+                    ring: float) -> None:
         device = self.devices.get(agent_id)
         if device is None:
             log.error("agent %s has no device in telephony.yaml: cannot ring them", agent_id)
-            self._leg_failed(leg)
+            self._leg_failed(leg, "no device in telephony.yaml")
             return
         try:
-            await self.link.action("Originate", [
-                ("Channel", device), ("Application", "Bridge"),
-                ("Data", caller), ("Async", "true"), ("ChannelId", leg),
-                ("Timeout", str(round(ring * 1000))), ("CallerID", caller_id)])
+            await self.port.ring_agent(leg, device, caller, caller_id, ring)
         except (NotConnected, ConnectionLost, ActionTimeout) as err:
             # the PBX was never asked, or its answer was lost: not the agent's miss
             log.warning("originate of %s not made: %s", leg, err)
             self._offer_withdrawn(leg)
             if isinstance(err, ActionTimeout):  # it may ring after all: stop it
-                self._spawn(self._hangup_leg(leg))
+                self._spawn(self._cancel_leg(leg))
         except TelephonyError as err:
             log.warning("originate of %s failed: %s", leg, err)
-            self._leg_failed(leg)
+            self._leg_failed(leg, str(err))
 
-    async def _hangup_leg(self, leg: str) -> None:
-        """Stops a ringing agent leg by its ChannelId: Asterisk looks a channel up by name,
-        then by Uniqueid (ast_channel_get_by_name), for Hangup as for every action."""
+    async def _cancel_leg(self, leg: str) -> None:
         with contextlib.suppress(TelephonyError):
-            await self.link.action("Hangup", [("Channel", leg)])
+            await self.port.cancel_leg(leg)
 
-    async def _to_partner(self, state: CallState, reason: str) -> None:
-        """Overflow: clear the lease first (a caller bridged by Dial keeps it and would be cut
-        when it runs out), then Redirect to the partner context, where only allowlisted numbers
-        exist."""
-        self._note(state, f"to partner: {reason}")
+    async def _to_partner(self, state: CallState) -> None:
+        """Overflow: out of AGI to the partner's Dial (the lease keeper leaves it alone)."""
         _stop(state.hold)
         state.hold = None
         number = self.settings.partner.numbers[0]
-        state.bridged = True  # out of AGI: the lease keeper must not re-arm it (nor the sweep)
         try:
-            await state.io.clear_lease()
-            await self.link.action("Redirect", [("Channel", state.channel),
-                                                ("Context", "vaxel-partner"), ("Exten", number),
-                                                ("Priority", "1")])
+            await self.port.to_partner(state.io, number)
         except TelephonyError as err:
             log.warning("call %s: redirect to the partner failed: %s", state.call_id, err)
-            state.bridged = False
-            self._apply(self.router.partner_finished(state.call_id, self.now(), answered=False))
+            self._partner_result(state, "REDIRECT FAILED")
 
     async def _back_from_partner(self, state: CallState) -> None:
         """Back in AGI after the partner's Dial: answered and done, or back to the line."""
-        state.bridged = state.leaving = False  # it left AGI for the partner, and is back
-        try:
-            status = await state.io.get_variable("DIALSTATUS")
-        except CallerGone:
-            state.leaving = True
+        if state.phase is not CallPhase.AT_PARTNER:
             return
+        try:
+            status = await self.port.partner_status(state.io) or "UNKNOWN"
         except LinkFault as err:  # the partner's result is unknown: the line takes them back
             self._cut_short(state, err)
             status = "UNKNOWN"
-        answered = status == "ANSWER"
-        self._note(state, f"partner {status}")
-        self.counts["partner"] += answered
-        self._apply(self.router.partner_finished(state.call_id, self.now(), answered=answered))
-        if answered:
-            await self._end(state)
-        elif state.call_id in self.router.calls:  # back in line, or already ringing an agent
-            state.hold = self._spawn(self._hold(state))
+        self._partner_result(state, status)
+        if state.phase is CallPhase.FINISHING:
+            await self._goodbye(state, None)
 
-    # ---- facts back from Asterisk ------------------------------------------------------------
+    def _partner_result(self, state: CallState, status: str) -> None:
+        answered = status == "ANSWER"
+        self._call_event(ev.PartnerResult, state, status=status, answered=answered)
+        if answered:
+            self._finish(state, "partner")
+        else:
+            self._advance(state, CallEvent.BACK)
+        self._apply(self.router.partner_finished(state.call_id, self.now(), answered=answered))
+        if state.phase.in_line and (state.hold is None or state.hold.done()):
+            self._call_task(state, self._hold(state), hold=True)
+
+    # ---- facts about the call ----------------------------------------------------------------
 
     def _bridged(self, state: CallState) -> None:
         """The agent answered: the caller left AGI into the bridge (the lease is wiped). Said
         once: a second BridgeEnter of the same caller (a bridge swap) changes nothing."""
-        if state.bridged:
+        if state.phase is not CallPhase.OFFERED or state.agent is None:
             return
-        state.bridged = True
+        self._advance(state, CallEvent.ANSWERED)
         _stop(state.hold)  # its WAIT FOR DIGIT will never report: the bridge took the call
         state.hold = None
-        if state.agent is not None and state.call_id in self.router.calls:
-            self._note(state, f"connected to {state.agent}")
-            call = self.router.calls[state.call_id]
-            waited = self.now() - call.arrival
-            self.counts["answered"] += 1
-            group = self.version.config.groups[call.group_id]
-            self.counts["within_threshold"] += waited <= group.threshold
-            self.counts["within_2_minutes"] += waited <= MUNICIPAL_GOAL_SECONDS
-            self._apply(self.router.offer_answered(state.agent, self.now()))
+        group = state.version.config.groups.get(state.group or "")
+        self._call_event(ev.Connected, state, agent=state.agent,
+                         waited=self.now() - (state.arrival or self.now()),
+                         threshold=group.threshold if group is not None else 0.0)
+        self._apply(self.router.offer_answered(state.agent, self.now()))
 
-    def _leg_failed(self, leg: str) -> None:
+    def _leg_failed(self, leg: str, reason: str) -> None:
         """The agent's phone did not answer (no answer, busy, declined): a miss of theirs."""
         if (taken := self._take_offer(leg)) is not None:
             state, agent = taken
-            self._note(state, f"{agent} did not answer")
+            self._call_event(ev.OfferFailed, state, agent=agent, why=reason, missed=True)
             self._apply(self.router.offer_failed(agent, self.now()))
 
     def _offer_withdrawn(self, leg: str) -> None:
@@ -690,47 +727,169 @@ class Controller:
         no offers until the resync; with it up (an answer too late), offers go on."""
         if (taken := self._take_offer(leg)) is not None:
             state, agent = taken
-            self._note(state, f"offer to {agent} withdrawn: the PBX could not be reached")
+            self._call_event(ev.OfferFailed, state, agent=agent,
+                             why="withdrawn: the PBX could not be reached", missed=False)
             if not self.link.connected:
                 self._apply(self.router.set_offering(False, self.now()))
             self._apply(self.router.offer_withdrawn(agent, self.now()))
 
     def _take_offer(self, leg: str) -> tuple[CallState, str] | None:
         """The call and agent of an offer that just ended unanswered (once: facts repeat)."""
-        state = self.by_call_id.get(self.legs.pop(leg, None) or "")
-        if state is None or state.agent is None:
+        state = self.calls.of_leg(leg)
+        self.calls.leg_done(leg)
+        if state is None or state.agent is None or state.phase is not CallPhase.OFFERED:
             return None
         agent, state.agent = state.agent, None
+        self._advance(state, CallEvent.OFFER_ENDED)
         return state, agent
 
-    def _leg_ended(self, leg: str) -> None:
+    def _leg_ended(self, leg: str, cause: str) -> None:
         """The agent leg hung up: after a conversation the call ends; before one (rung out or
         cancelled; its Hangup may come before its OriginateResponse) it is a failed offer."""
-        state = self.by_call_id.get(self.legs.get(leg, ""))
-        if state is not None and not state.bridged:
-            self._leg_failed(leg)
+        state = self.calls.of_leg(leg)
+        if state is None:
             return
-        self.legs.pop(leg, None)
-        if (state is not None and state.agent is not None
-                and state.call_id in self.router.calls):
-            self._note(state, "agent hung up")
-            agent, state.agent = state.agent, None
-            self._apply(self.router.call_ended(agent, self.now()))
+        if state.phase is CallPhase.OFFERED:
+            self._leg_failed(leg, cause or "hung up")
+            return
+        self.calls.leg_done(leg)
+        if state.phase is CallPhase.CONNECTED and state.agent is not None:
+            self._finish(state, "agent")
+            self._apply(self.router.call_ended(state.agent, self.now()))
 
     def _caller_gone(self, state: CallState) -> None:
-        self._note(state, "caller hung up")
-        log.info("call %s %s from %s on %s: %s", state.call_id, state.channel, state.caller,
-                 state.number or "?", "; ".join(state.events))
+        """The caller's channel hung up: the call is over, in whatever phase."""
         for task in (state.task, state.hold):
             _stop(task)
         state.task = state.hold = None
-        self.calls.pop(state.channel, None)
-        self.by_call_id.pop(state.call_id, None)  # its agent leg's end finds no call: fine
-        state.agent = None  # whatever the agent's leg does next, this call is over
-        if state.call_id in self.router.calls:
-            if self.router.calls[state.call_id].phase.value in ("waiting", "offered"):
-                self.counts["abandoned"] += 1
+        phase = state.ended_in or state.phase  # where it was when its end began
+        routed = self.router.calls.get(state.call_id)
+        if phase.in_line and routed is not None:
+            self._call_event(ev.Abandoned, state, phase=phase.value,
+                             waited=self.now() - (state.arrival or self.now()))
+        self._call_event(ev.CallEnded, state, hung_up_by=state.ended_by or "caller",
+                         phase=phase.value, agent=state.agent)
+        self._advance(state, CallEvent.GONE)
+        if routed is not None:  # while still known: a ringing leg of it is cancelled
             self._apply(self.router.call_left(state.call_id, self.now()))
+        self.calls.remove(state)  # its agent leg's end still finds the leg: the agent's
+        state.agent = None
+
+    # ---- after a (re)connect: what Asterisk has ----------------------------------------------
+
+    async def _resync(self) -> None:
+        """After (re)connecting: every channel, with our variables. Known calls are checked
+        against it (gone, or answered or failed while we could not see); callers of ours we do
+        not know (a restart) are adopted again with their place in line."""
+        try:
+            listing = await self.port.listing()
+        except TelephonyError as err:
+            log.warning("resync failed: %s", err)
+            return
+        try:
+            self._reconcile(listing)
+        finally:
+            self._take_up_orphans()
+            self._apply(self.router.set_offering(True, self.now()))
+
+    def _reconcile(self, listing: list[ListedChannel]) -> None:
+        present = {c.channel: c for c in listing}
+        uniqueids = {c.uniqueid for c in listing}
+        for state in self.calls:
+            listed = present.get(state.channel)
+            if listed is None:
+                # gone while we could not see: hung up, or a whole conversation happened (the
+                # dialplan hangs up after the agent); both end the call here
+                self._caller_gone(state)
+            elif state.phase is CallPhase.OFFERED and state.agent_leg is not None:
+                if listed.bridged:
+                    self._bridged(state)  # answered while we could not see
+                elif state.agent_leg not in uniqueids:
+                    self._leg_failed(state.agent_leg, "gone while the link was down")
+        for leg, state in self.calls.legs():
+            if leg not in uniqueids and self.calls.get(state.call_id) is None:
+                self._leg_ended(leg, "")  # its Hangup came while we could not see
+        for listed in listing:
+            if (listed.call_id is not None and listed.in_agi
+                    and self.calls.on_channel(listed.channel) is None):
+                self._adopt(listed)
+
+    def _adopt(self, listed: ListedChannel) -> None:
+        """A caller of ours from before a restart: back in line where they were, or (still in
+        the menus) through the IVR again."""
+        assert listed.call_id is not None
+        group, arrival = listed.place or ("", None)
+        log.info("call %s: adopted again (%s)", listed.call_id, group or "in the menus")
+        if group not in self.version.config.groups:
+            self._new_call(listed.channel, listed.call_id, listed.caller, listed.number,
+                           adopted=True)
+            return
+        state = CallState(listed.call_id, listed.channel, listed.caller, self.version,
+                          self.port.call_io(listed.channel), number=listed.number)
+        self.calls.add(state)
+        self._call_event(ev.CallArrived, state, number=listed.number, caller=listed.caller,
+                         adopted=True)
+        state.io.renew_lease_nowait(self.settings.lease)  # it may be running out
+        self._queue(state, group, self.now() if arrival is None else arrival)
+
+    def _take_up_orphans(self) -> None:
+        """Every caller of ours in AGI is served: a task alive, or bridged (an agent, the
+        partner). One that is not (a link fault cut its task short) is taken up again: the
+        menus from the start if it had not chosen yet, else its line, else its goodbye. Checked
+        after every resync and by the lease keeper's sweep."""
+        for state in self.calls:
+            if not state.phase.in_agi or any(t is not None and not t.done()
+                                             for t in (state.task, state.hold)):
+                continue
+            if state.phase is CallPhase.FINISHING and not state.cut_short:
+                continue  # hung up, or being hung up: its Hangup event will close it
+            if not state.cut_short:
+                self.orphans += 1
+                log.error("call %s: nothing served it in phase %s; taken up again",
+                          state.call_id, state.phase.value)
+            state.cut_short = False
+            if state.phase is CallPhase.IVR:
+                self._call_task(state, self._run_call(state))
+            elif state.phase.in_line:
+                self._call_task(state, self._hold(state), hold=True)
+            else:
+                self._call_task(state, self._goodbye(state, None))
+
+    # ---- the lease ---------------------------------------------------------------------------
+
+    async def _keep_leases(self) -> None:
+        """Renews the dead-man lease of every caller in AGI, never a bridged one's, every third
+        of a lease: one timer for all calls. A caller's lease is fresh on arrival (the dialplan
+        armed it), so it never falls below two thirds."""
+        lease = self.settings.lease
+        while True:
+            await asyncio.sleep(lease / 3 * self.time_scale)
+            self._renew_leases(lease)
+
+    def _renew_leases(self, lease: float) -> None:
+        # Its own frame, so the sleeping keeper holds no reference to the last call it renewed.
+        if self.link.connected:
+            self._take_up_orphans()  # the sweep: nobody is renewed without being served
+            self._overload_check()
+            if self.overloaded:  # an answer tells whether Asterisk has caught up
+                self._spawn(self._probe_lag())
+        for state in self.calls:
+            if state.phase.in_agi:
+                state.io.renew_lease_nowait(lease)
+
+    async def _probe_lag(self) -> None:
+        with contextlib.suppress(TelephonyError):
+            await self.port.probe()
+        self._overload_check()
+
+
+def _agents(version: Version) -> list[Agent]:
+    return [Agent(aid, {g: Membership(g, lv) for g, lv in a.groups.items()}, a.name)
+            for aid, a in version.config.agents.items()]
+
+
+def _rules(version: Version) -> dict[str, Any]:
+    return {gid: g.core_rules() for gid, g in version.config.groups.items()}
 
 
 def _stop(task: asyncio.Task[Any] | None) -> None:

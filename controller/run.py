@@ -1,9 +1,10 @@
 """`vaxel run`: the controller against a real Asterisk (or any AMI on the configured address).
 
 The AMI address and user come from telephony.yaml, the secret from $VAXEL_AMI_SECRET only (it is
-never logged). The link keeps trying if Asterisk is not up yet. On SIGINT or SIGTERM the controller
-stops taking calls and leaves: callers in AsyncAGI keep their lease, so a controller started
-within it adopts them again in their places, and otherwise they reach the fallback.
+never logged). The link keeps trying if Asterisk is not up yet. SIGHUP (or `vaxel reload`)
+reads the folder again and activates it if it checks; an error changes nothing. On SIGINT or
+SIGTERM the controller stops taking calls and leaves: callers in AsyncAGI keep their lease, so a
+controller started within it adopts them again in their places, else they reach the fallback.
 """
 
 from __future__ import annotations
@@ -19,13 +20,11 @@ from pathlib import Path
 
 from config.errors import ConfigError
 from config.versions import ConfigHistory
+from controller.bootstrap import Centre, open_centre
 from controller.configuration import load_configuration
-from controller.engine import Controller
 from telephony.ami_link import AmiLink
-from web.api import serve
 
 log = logging.getLogger("vaxel")
-
 
 
 async def run_controller(config_dir: Path, api_host: str, api_port: int,
@@ -50,28 +49,32 @@ async def run_controller(config_dir: Path, api_host: str, api_port: int,
     link = AmiLink(settings.ami.host, port, settings.ami.username, secret)
     log.info("vaxel %s: configuration version %s, AMI %s@%s:%d", config_dir,
              history.active.checksum, settings.ami.username, settings.ami.host, port)
-    await link.start(wait=False)
-    ctl = Controller(history.active, settings, link, wallclock=wallclock)
-    log.info("opening hours follow %s: it is %s there", conf.loaded.config.timezone,
-             f"{ctl.wallclock():%Y-%m-%d %H:%M}")
-    ctl.start()
     try:
-        runner = await serve(ctl, api_host, api_port)
+        async with open_centre(history, settings, link, folder=config_dir, sounds=sounds,
+                               api=(api_host, api_port), wait_for_link=False,
+                               wallclock=wallclock) as centre:
+            log.info("opening hours follow %s: it is %s there", conf.loaded.config.timezone,
+                     f"{centre.controller.wallclock():%Y-%m-%d %H:%M}")
+            log.info("API on http://%s:%d/api/status", api_host, api_port)
+            stop = stop or asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                # outside the main thread (tests) there are no signals: the caller sets `stop`
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, stop.set)
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGHUP, _reload, centre)
+            await stop.wait()
+            log.info("stopping: %d calls keep their lease", len(centre.controller.calls))
     except OSError as err:
         log.error("cannot serve the API on %s:%d: %s", api_host, api_port, err.strerror)
-        await ctl.stop()
-        await link.close()
         return 2
-    log.info("API on http://%s:%d/api/status", api_host, api_port)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        # outside the main thread (tests) there are no signals: the caller sets `stop`
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("stopping: %d calls keep their lease", len(ctl.calls))
-    await runner.cleanup()
-    await ctl.stop()
-    await link.close()
     return 0
+
+
+def _reload(centre: Centre) -> None:
+    """SIGHUP: the folder again; an error is logged and changes nothing."""
+    try:
+        centre.reload()
+    except ConfigError as err:
+        log.error("reload refused; the running configuration stays active:\n%s", err)

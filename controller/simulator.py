@@ -21,6 +21,7 @@ from agents.state import AgentState
 from controller.scenario import Scenario
 from queues.commands import (
     AgentAutoPaused,
+    AgentChanged,
     CallMoved,
     CancelOffer,
     OfferCall,
@@ -29,7 +30,8 @@ from queues.commands import (
     SendToPartner,
     StartWrapUp,
 )
-from queues.router import CallPhase, Router
+from queues.lifecycle import CallPhase
+from queues.router import Router
 
 
 class Kind(enum.IntEnum):
@@ -280,7 +282,7 @@ class Simulation:
             elif isinstance(out, RefuseCall):
                 self.results[out.group_id].refused += 1
                 self._predicted.pop(out.call_id, None)
-            elif isinstance(out, CancelOffer | AgentAutoPaused):
+            elif isinstance(out, CancelOffer | AgentAutoPaused | AgentChanged):
                 pass  # devices in the simulator always answer; nothing rings on
 
     def _result(self) -> SimulationResult:

@@ -67,3 +67,17 @@ class Schedule:
         ranges, _ = self.ranges_on(moment.date())
         t = moment.time()
         return any(start <= t < end for start, end in ranges)
+
+    def next_change(self, moment: dt.datetime, days: int = 14) -> dt.datetime | None:
+        """The next moment after `moment` at which open turns to closed or back, or None if
+        nothing changes within `days` (always closed, or open round the clock)."""
+        now_open = self.is_open(moment)
+        for offset in range(days + 1):
+            day = moment.date() + dt.timedelta(days=offset)
+            ranges, _ = self.ranges_on(day)
+            edges = sorted({t for r in ranges for t in r} | {dt.time(0)})
+            for t in edges:
+                candidate = dt.datetime.combine(day, t, moment.tzinfo)
+                if candidate > moment and self.is_open(candidate) != now_open:
+                    return candidate
+        return None

@@ -60,17 +60,23 @@ class Outcome:
 
 
 async def run_ivr(config: IvrConfig, number: str, io: CallIO, now: dt.datetime,
-                  clock: Callable[[], float], *, crisis_switch: bool = False) -> Outcome:
+                  clock: Callable[[], float], *, crisis_switch: bool = False,
+                  on_step: Callable[[Step, tuple[str, ...]], None] | None = None) -> Outcome:
     """One caller through the menus. The crisis message plays while the configuration says so
-    (crisis.active, until crisis.expires) or while the crisis switch is on."""
+    (crisis.active, until crisis.expires) or while the crisis switch is on. `on_step` hears
+    each step as it happens, with the menus from the entry's down to the step's."""
     entry = config.numbers[number]
     start = clock()
     path: list[Step] = []
     lang = entry.language
 
     def log(menu: str, event: str, key: str | None = None) -> None:
-        path.append(Step(round(clock() - start, 3), menu, event, key))
+        step = Step(round(clock() - start, 3), menu, event, key)
+        path.append(step)
+        if on_step is not None:
+            on_step(step, tuple(stack))
 
+    stack = [entry.menu]
     if lang != "sv":
         await io.set_language(lang)
     if entry.hours is not None and not config.hours[entry.hours].schedule().is_open(now):
@@ -82,7 +88,6 @@ async def run_ivr(config: IvrConfig, number: str, io: CallIO, now: dt.datetime,
         log(entry.menu, "crisis")
         await io.play(sound(config.crisis.prompt, lang), escape="")
 
-    stack = [entry.menu]
     timeouts = invalids = 0
     for step in range(MAX_STEPS + len(config.menus) + 1):
         name = stack[-1]

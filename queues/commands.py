@@ -4,7 +4,10 @@ act on them."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+
+from agents.state import AgentState
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,12 @@ class CallMoved:
     reason: str
 
 
+class Refusal(enum.Enum):
+    CLOSED = "closed"  # the group is closed (and, for a caller in line, nobody can answer)
+    FULL = "full"  # max_waiting callers wait already
+    RETIRED = "retired"  # the group left the configuration
+
+
 @dataclass(frozen=True, slots=True)
 class RefuseCall:
     """The group cannot take the caller (closed, full) and no overflow rule placed them."""
@@ -50,6 +59,7 @@ class RefuseCall:
     call_id: str
     group_id: str
     reason: str
+    refusal: Refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +78,18 @@ class AgentAutoPaused:
     missed: int
 
 
+@dataclass(frozen=True, slots=True)
+class AgentChanged:
+    """An agent's state changed (a fact, for the events): by `event`, to `state`."""
+
+    agent_id: str
+    state: AgentState
+    reason: str | None  # the pause reason, when paused
+    event: str  # the agent event of agents/state.py that made the change
+    call_id: str | None  # the call it concerns (offered, answered, missed, ended)
+
+
 Output = (
-    OfferCall | CancelOffer | SendToPartner | CallMoved | RefuseCall | StartWrapUp | AgentAutoPaused
+    OfferCall | CancelOffer | SendToPartner | CallMoved | RefuseCall | StartWrapUp
+    | AgentAutoPaused | AgentChanged
 )

@@ -23,7 +23,6 @@ state (agent paused or logged out, closed, crisis, manual switch, partner capaci
 
 from __future__ import annotations
 
-import enum
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,25 +33,21 @@ from overflow.partner import PartnerCaps, PartnerLedger
 from overflow.policy import Destination, OverflowDecision, Rule, Situation, decide
 from queues.commands import (
     AgentAutoPaused,
+    AgentChanged,
     CallMoved,
     CancelOffer,
     OfferCall,
     Output,
+    Refusal,
     RefuseCall,
     SendToPartner,
     StartWrapUp,
 )
 from queues.ewt import estimated_wait, free_slots
 from queues.group import GroupConfig, Opening
+from queues.lifecycle import CallEvent, CallPhase, next_phase
 from queues.ready import ReadyAgents
 from queues.waiting import WaitingCall, WaitingList
-
-
-class CallPhase(enum.Enum):
-    WAITING = "waiting"
-    OFFERED = "offered"  # an agent's device rings for it
-    CONNECTED = "connected"
-    AT_PARTNER = "at_partner"
 
 
 @dataclass(slots=True)
@@ -62,7 +57,7 @@ class Call:
     priority: int
     arrival: float
     seq: int
-    phase: CallPhase = CallPhase.WAITING
+    phase: CallPhase = CallPhase.IVR  # the router's part: waiting to connected, at the partner
     agent_id: str | None = None
     answered_at: float | None = None
     visited: set[str] = field(default_factory=set)  # groups tried, so overflow never cycles
@@ -159,7 +154,7 @@ class Router:
         call = Call(call_id, group_id, priority, now if arrival is None else arrival, self._seq)
         self.calls[call_id] = call
         out: list[Output] = []
-        self._join(call, group_id, now, out, returning=False)
+        self._join(call, group_id, now, out, CallEvent.QUEUED)
         return out
 
     def call_left(self, call_id: str, now: float) -> list[Output]:
@@ -172,7 +167,7 @@ class Router:
             assert call.agent_id is not None
             agent = self.agents[call.agent_id]
             out.append(CancelOffer(call_id, agent.agent_id))
-            agent.apply(AgentEvent.CANCEL, now)
+            self._move(agent, AgentEvent.CANCEL, now, out)
             agent.call_id = agent.call_group = None
             self._agent_ready(agent, now, out)
         elif call.phase is CallPhase.CONNECTED:
@@ -195,7 +190,7 @@ class Router:
             del self.calls[call_id]
         else:
             call.partner_failed = True
-            self._join(call, call.group_id, now, out, returning=True)
+            self._join(call, call.group_id, now, out, CallEvent.BACK)
         self._after_partner_freed(now, out)
         return out
 
@@ -203,37 +198,37 @@ class Router:
 
     def agent_logged_in(self, agent_id: str, now: float) -> list[Output]:
         agent = self._agent(agent_id)
-        agent.apply(AgentEvent.LOGIN, now)
+        out: list[Output] = []
+        self._move(agent, AgentEvent.LOGIN, now, out)
         agent.missed_in_row = 0
         for gid in agent.memberships:
             self._groups[gid].logged_in += 1
-        out: list[Output] = []
         self._agent_ready(agent, now, out)
         return out
 
     def agent_paused(self, agent_id: str, reason: str, now: float) -> list[Output]:
         agent = self._agent(agent_id)
-        agent.apply(AgentEvent.PAUSE, now, reason=reason)
-        self._agent_unready(agent)
         out: list[Output] = []
+        self._move(agent, AgentEvent.PAUSE, now, out, reason=reason)
+        self._agent_unready(agent)
         self._reevaluate_groups(agent.memberships, now, out)
         return out
 
     def agent_unpaused(self, agent_id: str, now: float) -> list[Output]:
         agent = self._agent(agent_id)
-        agent.apply(AgentEvent.UNPAUSE, now)
-        agent.missed_in_row = 0
         out: list[Output] = []
+        self._move(agent, AgentEvent.UNPAUSE, now, out)
+        agent.missed_in_row = 0
         self._agent_ready(agent, now, out)
         return out
 
     def agent_logged_out(self, agent_id: str, now: float) -> list[Output]:
         agent = self._agent(agent_id)
-        agent.apply(AgentEvent.LOGOUT, now)
+        out: list[Output] = []
+        self._move(agent, AgentEvent.LOGOUT, now, out)
         self._agent_unready(agent)
         for gid in agent.memberships:
             self._groups[gid].logged_in -= 1
-        out: list[Output] = []
         self._reevaluate_groups(agent.memberships, now, out)
         return out
 
@@ -257,10 +252,10 @@ class Router:
         ready again with no miss counted, the caller back in their place in line."""
         agent = self._agent(agent_id)
         call = self.calls[self._agent_call(agent)]
-        agent.apply(AgentEvent.CANCEL, now)
-        agent.call_id = agent.call_group = None
         out: list[Output] = []
-        self._join(call, call.group_id, now, out, returning=True)
+        self._move(agent, AgentEvent.CANCEL, now, out)
+        agent.call_id = agent.call_group = None
+        self._join(call, call.group_id, now, out, CallEvent.OFFER_ENDED)
         self._agent_ready(agent, now, out)
         return out
 
@@ -277,13 +272,14 @@ class Router:
 
     def offer_answered(self, agent_id: str, now: float) -> list[Output]:
         agent = self._agent(agent_id)
-        agent.apply(AgentEvent.ANSWER, now)
+        out: list[Output] = []
+        self._move(agent, AgentEvent.ANSWER, now, out)
         agent.missed_in_row = 0
         call = self.calls[self._agent_call(agent)]
-        call.phase = CallPhase.CONNECTED
+        call.phase = next_phase(call.call_id, call.phase, CallEvent.ANSWERED)
         call.answered_at = now
         agent.answered[call.group_id] = agent.answered.get(call.group_id, 0) + 1
-        return []
+        return out
 
     def offer_failed(self, agent_id: str, now: float) -> list[Output]:
         """No answer, busy or a failed dial: the caller goes back to their place in line."""
@@ -293,10 +289,10 @@ class Router:
         call = self.calls[self._agent_call(agent)]
         out: list[Output] = []
         pause = agent.record_miss()
-        agent.apply(AgentEvent.AUTO_PAUSE if pause else AgentEvent.MISS, now,
-                    reason="auto: missed calls" if pause else None)
+        self._move(agent, AgentEvent.AUTO_PAUSE if pause else AgentEvent.MISS, now, out,
+                   reason="auto: missed calls" if pause else None)
         agent.call_id = agent.call_group = None
-        self._join(call, call.group_id, now, out, returning=True)
+        self._join(call, call.group_id, now, out, CallEvent.OFFER_ENDED)
         if pause:
             out.append(AgentAutoPaused(agent_id, agent.missed_in_row))
             self._reevaluate_groups(agent.memberships, now, out)
@@ -309,19 +305,21 @@ class Router:
         agent = self._agent(agent_id)
         call = self.calls[self._agent_call(agent)]
         answered_at = agent.state_since
-        agent.apply(AgentEvent.HANGUP, now)
+        out: list[Output] = []
+        self._move(agent, AgentEvent.HANGUP, now, out)
         group = self._groups[call.group_id]
         group.handle_time += self._learning_rate * ((now - answered_at) - group.handle_time)
         agent.call_id = agent.call_group = None
         del self.calls[call.call_id]
         # Always through wrap-up, even of 0 s: the shell decides what follows it (ready, or the
         # logout the agent asked for during the call).
-        return [StartWrapUp(agent_id, group.config.wrap_up)]
+        out.append(StartWrapUp(agent_id, group.config.wrap_up))
+        return out
 
     def wrap_up_done(self, agent_id: str, now: float) -> list[Output]:
         agent = self._agent(agent_id)
-        agent.apply(AgentEvent.WRAPUP_DONE, now)
         out: list[Output] = []
+        self._move(agent, AgentEvent.WRAPUP_DONE, now, out)
         self._agent_ready(agent, now, out)
         return out
 
@@ -449,6 +447,12 @@ class Router:
         slots, cycle = self._slots(group, now)
         return estimated_wait(group.waiting.position(call_id) - 1, slots, cycle)
 
+    def opening(self, group_id: str) -> Opening:
+        return self._group(group_id).opening
+
+    def waiting_count(self, group_id: str) -> int:
+        return len(self._group(group_id).waiting)
+
     def group_ids(self) -> list[str]:
         return list(self._groups)
 
@@ -516,24 +520,26 @@ class Router:
             raise ValueError(f"agent {agent.agent_id!r} has no call")
         return agent.call_id
 
-    def _join(self, call: Call, group_id: str, now: float, out: list[Output], *,
-              returning: bool) -> None:
+    def _join(self, call: Call, group_id: str, now: float, out: list[Output],
+              event: CallEvent) -> None:
         """The call enters a group's line: overflow rules, then opening and length, then match."""
         group = self._groups[group_id]
         call.group_id = group_id
-        call.phase = CallPhase.WAITING
+        call.phase = next_phase(call.call_id, call.phase, event)
         call.agent_id = None
+        # back from an offer or the partner: their place is kept whatever the line's state
+        returning = event is CallEvent.OFFER_ENDED or event is CallEvent.BACK
         call.visited.add(group_id)
         group.waiting.add(call.waiting_entry())
         decision = self._overflow(call, group, now, ahead=None)
-        refusal = None
+        refusal: tuple[Refusal, str] | None = None
         if decision is None and not returning:
             if group.retired:
-                refusal = "group no longer in the configuration"
+                refusal = Refusal.RETIRED, "group no longer in the configuration"
             elif not group.opening.is_open:
-                refusal = "group closed"
+                refusal = Refusal.CLOSED, "group closed"
             elif (limit := group.config.max_waiting) is not None and len(group.waiting) > limit:
-                refusal = f"line full ({limit} waiting)"
+                refusal = Refusal.FULL, f"line full ({limit} waiting)"
         if decision is not None or refusal is not None:
             group.waiting.remove(call.call_id)
             if decision is not None:
@@ -541,7 +547,7 @@ class Router:
             else:
                 assert refusal is not None
                 del self.calls[call.call_id]
-                out.append(RefuseCall(call.call_id, group_id, refusal))
+                out.append(RefuseCall(call.call_id, group_id, refusal[1], refusal[0]))
             return
         if group.widens:
             self._schedule_widening(call, group, now)
@@ -578,26 +584,33 @@ class Router:
         if target is None:
             assert self.partner is not None
             self.partner.admit(call.call_id, now)
-            call.phase = CallPhase.AT_PARTNER
+            call.phase = next_phase(call.call_id, call.phase, CallEvent.TO_PARTNER)
             out.append(SendToPartner(call.call_id, call.group_id, decision.reason))
         else:
             out.append(CallMoved(call.call_id, call.group_id, target, decision.reason))
-            self._join(call, target, now, out, returning=False)
+            self._join(call, target, now, out, CallEvent.MOVED)
 
     def _reevaluate_groups(self, group_ids: Iterable[str], now: float, out: list[Output]) -> None:
         """Re-run overflow rules over the callers in line, last first: when a line must shrink,
         those who came last leave, and nobody ahead of a caller changes as we go."""
         for gid in group_ids:
             group = self._groups[gid]
-            if not group.rules or not group.waiting:
-                continue
-            line = list(group.waiting)
-            for ahead in range(len(line) - 1, -1, -1):
-                call = self.calls[line[ahead].call_id]
-                decision = self._overflow(call, group, now, ahead=ahead)
-                if decision is not None:
-                    group.waiting.remove(call.call_id)
-                    self._apply_overflow(call, decision, now, out)
+            if group.rules and group.waiting:
+                line = list(group.waiting)
+                for ahead in range(len(line) - 1, -1, -1):
+                    call = self.calls[line[ahead].call_id]
+                    decision = self._overflow(call, group, now, ahead=ahead)
+                    if decision is not None:
+                        group.waiting.remove(call.call_id)
+                        self._apply_overflow(call, decision, now, out)
+            if group.waiting and not group.opening.is_open and not any(
+                    self.agents[aid].can_answer for aid in group.members):
+                # closed, and nobody left to serve those still in line: they hear the
+                # group's closing message instead of waiting for ever
+                for entry in list(group.waiting):
+                    group.waiting.remove(entry.call_id)
+                    del self.calls[entry.call_id]
+                    out.append(RefuseCall(entry.call_id, gid, "group closed", Refusal.CLOSED))
 
     def _after_partner_freed(self, now: float, out: list[Output]) -> None:
         partner_groups = [gid for gid, g in self._groups.items()
@@ -652,6 +665,14 @@ class Router:
         if best_call is not None:
             self._offer(self.calls[best_call.call_id], agent, now, out)
 
+    @staticmethod
+    def _move(agent: Agent, event: AgentEvent, now: float, out: list[Output],
+              reason: str | None = None) -> None:
+        """Every change of an agent's state: through its table, and told to the shell."""
+        state = agent.apply(event, now, reason=reason)
+        out.append(AgentChanged(agent.agent_id, state, agent.pause_reason, event.value,
+                                agent.call_id))
+
     def _agent_unready(self, agent: Agent) -> None:
         for gid in agent.memberships:
             self._groups[gid].ready.discard(agent.agent_id)
@@ -659,11 +680,11 @@ class Router:
     def _offer(self, call: Call, agent: Agent, now: float, out: list[Output]) -> None:
         group = self._groups[call.group_id]
         group.waiting.remove(call.call_id)
-        agent.apply(AgentEvent.OFFER, now)
         agent.call_id, agent.call_group = call.call_id, call.group_id
+        self._move(agent, AgentEvent.OFFER, now, out)
         self._agent_unready(agent)
         group.ready.offered(agent.agent_id)
-        call.phase = CallPhase.OFFERED
+        call.phase = next_phase(call.call_id, call.phase, CallEvent.OFFERED)
         call.agent_id = agent.agent_id
         out.append(OfferCall(call.call_id, agent.agent_id, call.group_id))
 

@@ -7,11 +7,6 @@ import datetime as dt
 import gc
 
 from agents import AgentState
-from config.loader import load_folder
-from config.versions import ConfigHistory
-from controller.engine import Controller
-from telephony.ami_link import AmiLink
-from telephony.dialplan import load_settings
 from telephony.fakepbx.actors import Caller, Phone
 
 from .world import EXAMPLE, SCALE, TUESDAY, World, run
@@ -23,18 +18,25 @@ def test_the_happy_path_ivr_queue_agent_wrap_up():
             w.ctl.agent_login("anna")
             caller = Caller("2001", "0701112233", keys=((3.0, "1"),))
             ch = caller.dial(w.pbx)
-            await w.until(lambda: ch.name in w.ctl.calls)
-            state = w.ctl.calls[ch.name]
+            await w.until(lambda: w.ctl.calls.on_channel(ch.name))
+            state = w.ctl.calls.on_channel(ch.name)
             await w.until(lambda: ch.hungup)
-            assert state.events[:1] == ["ivr group barn-och-utbildning keys=1"]
-            assert "connected to anna" in state.events and "agent hung up" in state.events
+            await w.until(lambda: not w.ctl.calls)
+            assert w.kinds(state.call_id) == ["CallArrived", "IvrDone", "Queued", "Offered",
+                                              "Connected", "CallEnded"]
+            done, *_, ended = [e for e in w.events_of(state.call_id)
+                               if type(e).__name__ in ("IvrDone", "CallEnded")]
+            assert (done.outcome, done.target, done.keys) == ("group", "barn-och-utbildning",
+                                                              "1")
+            assert (ended.hung_up_by, ended.phase, ended.agent) == ("agent", "connected",
+                                                                    "anna")
             assert w.phones["anna"].calls == 1
             anna = w.ctl.router.agents["anna"]
             assert anna.state is AgentState.WRAP_UP  # 30 s of after-call work
             await w.until(lambda: anna.state is AgentState.READY, seconds=40)
             assert not w.ctl.router.calls
             # nothing of the call stays behind in the controller
-            assert not (w.ctl.calls or w.ctl.by_call_id or w.ctl.legs)
+            assert not (w.ctl.calls or w.ctl.calls.legs())
     run(main())
 
 
@@ -44,7 +46,7 @@ def test_a_caller_waits_with_music_until_an_agent_logs_in():
             caller = Caller("2001", "0701112233", keys=((3.0, "0"),))  # växeln
             ch = caller.dial(w.pbx)
             await w.until(lambda: ch.moh_class is not None)
-            call_id = w.ctl.calls[ch.name].call_id
+            call_id = w.ctl.calls.on_channel(ch.name).call_id
             assert w.ctl.router.position(call_id) == 1
             w.ctl.agent_login("anna")
             await w.until(lambda: ch.bridge is not None)
@@ -59,11 +61,15 @@ def test_crisis_overflow_to_the_partner_who_answers():
             trunk.register(w.pbx)
             ch = Caller("2001", "0701112233", keys=((3.0, "0"),)).dial(w.pbx)
             await w.until(lambda: ch.moh_class is not None)
-            state = w.ctl.calls[ch.name]
+            state = w.ctl.calls.on_channel(ch.name)
             w.ctl.set_crisis(True)
-            await w.until(lambda: "caller hung up" in state.events)  # the controller saw it
-            assert state.events[1:] == ["to partner: crisis mode", "partner ANSWER",
-                                        "caller hung up"]
+            await w.until(lambda: not w.ctl.calls)  # the controller saw it end
+            assert w.kinds(state.call_id) == ["CallArrived", "IvrDone", "Queued", "Overflowed",
+                                              "PartnerResult", "CallEnded"]
+            _, _, _, over, result, ended = w.story(state.call_id)
+            assert (over.target, over.rule) == ("partner", "crisis mode")
+            assert (result.status, result.answered) == ("ANSWER", True)
+            assert ended.hung_up_by == "partner"
             assert trunk.calls == 1 and not w.ctl.router.calls
             assert w.ctl.router.partner.active == set()
     run(main())
@@ -78,9 +84,11 @@ def test_a_busy_partner_sends_the_caller_back_to_their_place():
             await w.until(lambda: first.moh_class is not None)
             second = Caller("2002", "0701112244", keys=((3.0, "0"),)).dial(w.pbx)
             await w.until(lambda: second.moh_class is not None)
-            state = w.ctl.calls[first.name]
+            state = w.ctl.calls.on_channel(first.name)
             w.ctl.set_crisis(True)
-            await w.until(lambda: "partner BUSY" in state.events)
+            await w.until(lambda: "PartnerResult" in w.kinds(state.call_id))
+            assert [e.status for e in w.events_of(state.call_id)
+                    if type(e).__name__ == "PartnerResult"] == ["BUSY"]
             w.ctl.set_crisis(False)
             await w.until(lambda: first.moh_class is not None)  # waiting again
             assert w.ctl.router.position(state.call_id) == 1  # ahead of the second caller
@@ -101,8 +109,8 @@ def test_a_caller_who_hangs_up_mid_conversation_ends_it_once():
             await w.until(lambda: anna.state is AgentState.WRAP_UP)
             await asyncio.sleep(2 * SCALE)
             assert w.pbx.errors == [] and not w.ctl.router.calls
-            assert w.ctl.statistics()["answered"] == 1
-            assert not (w.ctl.by_call_id or w.ctl.legs)
+            assert w.statistics()["answered"] == 1
+            assert not (w.ctl.calls or w.ctl.calls.legs())
     run(main())
 
 
@@ -116,7 +124,7 @@ def test_an_agent_who_hangs_up_as_they_answer_ends_the_call():
             ch = Caller("2001", "0701112233", keys=((3.0, "1"),)).dial(w.pbx)
             await w.until(lambda: ch.hungup and not w.ctl.calls)
             assert not w.pbx.channels and w.pbx.errors == []
-            assert w.ctl.statistics()["answered"] == 1
+            assert w.statistics()["answered"] == 1
     run(main())
 
 
@@ -149,8 +157,10 @@ def test_a_caller_asking_for_a_callback_waits_in_the_groups_line_meanwhile():
         async with World() as w:
             ch = Caller("2001", "0701112233", keys=((3.0, "3"), (6.0, "2"))).dial(w.pbx)
             await w.until(lambda: ch.moh_class is not None)
-            state = w.ctl.calls[ch.name]
-            assert state.events[0] == "ivr callback socialtjanst-och-aldreomsorg keys=32"
+            state = w.ctl.calls.on_channel(ch.name)
+            done = w.story(state.call_id)[1]
+            assert (done.outcome, done.target, done.keys) == (
+                "callback", "socialtjanst-och-aldreomsorg", "32")
             assert state.call_id in w.ctl.router.calls and not ch.hungup
     run(main())
 
@@ -160,24 +170,16 @@ def test_a_caller_who_gives_up_while_waiting_counts_as_abandoned():
         async with World() as w:
             ch = Caller("2001", "0701112233", keys=((3.0, "0"),), hangup_after=40.0).dial(w.pbx)
             await w.until(lambda: ch.hungup and not w.ctl.calls)
-            assert w.ctl.statistics()["abandoned"] == 1 and not w.ctl.router.calls
+            assert w.statistics()["abandoned"] == 1 and not w.ctl.router.calls
     run(main())
 
 
 async def kill(w):
-    """The controller process dies: its tasks stop and its AMI connection drops."""
-    await w.ctl.stop()
-    w.link.abort()
+    await w.kill()
 
 
 async def restart(w):
-    w.link = AmiLink("127.0.0.1", w.server._server.sockets[0].getsockname()[1], "vaxel", "s")
-    await w.link.start()
-    history = ConfigHistory(load_folder(EXAMPLE), TUESDAY)
-    w.ctl = Controller(history.active, load_settings(EXAMPLE), w.link, time_scale=SCALE,
-                       clock=asyncio.get_running_loop().time, wallclock=lambda: TUESDAY,
-                       prompt_exists=w.pbx.sounds.duration)
-    w.ctl.start()
+    await w.start_controller()
 
 
 def entered(w, context):
@@ -230,7 +232,7 @@ def test_a_restarted_controller_adopts_waiting_callers_in_their_places():
             await asyncio.sleep(5 * SCALE)  # well within the 30 s lease
             await restart(w)
             await w.until(lambda: len(w.ctl.router.calls) == 2)
-            ids = {s.channel: s.call_id for s in w.ctl.calls.values()}
+            ids = {s.channel: s.call_id for s in list(w.ctl.calls)}
             assert w.ctl.router.position(ids[first.name]) == 1
             assert w.ctl.router.position(ids[second.name]) == 2
             w.phones["anna"].talk = None  # anna stays on the first call
@@ -249,17 +251,20 @@ def test_a_restarted_controller_takes_a_caller_in_the_menus_through_them_again()
             # the first key reaches the dead controller's menu, still playing; the caller
             # hears the menu again and presses again
             ch = Caller("2001", "0701112233", keys=((12.0, "1"), (16.0, "1"))).dial(w.pbx)
-            await w.until(lambda: ch.name in w.ctl.calls)
-            call_id = w.ctl.calls[ch.name].call_id
+            await w.until(lambda: w.ctl.calls.on_channel(ch.name))
+            call_id = w.ctl.calls.on_channel(ch.name).call_id
             assert call_id == f"vx-{ch.uniqueid}" == ch.variables["VAXEL_CALLID"]
             await asyncio.sleep(2 * SCALE)
             await kill(w)
             await asyncio.sleep(3 * SCALE)
             await restart(w)
-            await w.until(lambda: ch.name in w.ctl.calls)
-            state = w.ctl.calls[ch.name]
+            await w.until(lambda: w.ctl.calls.on_channel(ch.name))
+            state = w.ctl.calls.on_channel(ch.name)
             assert state.call_id == call_id
-            await w.until(lambda: state.events[-1:] == ["ivr group barn-och-utbildning keys=1"])
+            await w.until(lambda: w.kinds(call_id).count("IvrDone") == 1)
+            # the first controller's arrival, then the second's adoption: the menus again
+            assert w.kinds(call_id)[:4] == ["CallArrived", "CallArrived", "IvrDone", "Queued"]
+            assert [e.adopted for e in w.story(call_id)[:2]] == [False, True]
             assert w.ctl.router.position(call_id) == 1
             # nobody staffs the group, so its rule moves the caller on: the place follows
             await w.until(lambda: ch.variables.get("VAXEL_PLACE", "").startswith(state.group))
@@ -293,7 +298,7 @@ def test_a_whole_agent_call_inside_an_ami_blackout_is_understood_afterwards():
             await w.until(lambda: w.phones["anna"].calls == 1)
             w.server.drop_all()  # the reconnect takes longer than the whole conversation
             await w.until(lambda: ch.hungup and not w.ctl.calls)  # the controller let it go
-            assert not (w.ctl.legs or w.ctl.by_call_id)
+            assert not (w.ctl.calls.legs() or w.ctl.calls)
             anna = w.ctl.router.agents["anna"]
             assert anna.state in (AgentState.WRAP_UP, AgentState.READY)
             assert w.server.stats.actions["originate"] == 1 and not w.ctl.router.calls
@@ -328,7 +333,7 @@ def test_a_caller_who_hangs_up_while_the_agent_rings_cancels_the_agent_leg():
             await w.until(lambda: not any(c.name.startswith("PJSIP/anna")
                                           for c in w.pbx.channels.values()), seconds=10)
             assert w.ctl.router.agents["anna"].state is AgentState.READY
-            assert w.ctl.statistics()["abandoned"] == 1
+            assert w.statistics()["abandoned"] == 1
     run(main())
 
 
@@ -347,7 +352,7 @@ def test_a_closed_group_plays_its_closed_prompt():
             ch = Caller("2001", "0701112233", keys=((3.0, "4"), (6.0, "1"))).dial(w.pbx)
             await w.until(lambda: ch.hungup and not w.ctl.calls)
             assert any("felanmalan-stangt" in c for c in played)
-            assert w.ctl.calls == {} and not w.ctl.router.calls
+            assert not w.ctl.calls and not w.ctl.router.calls
     run(main())
 
 
@@ -383,8 +388,8 @@ def test_waiting_callers_hear_their_place_and_the_wait_and_may_leave():
                     for i in (10, 11)]
             await w.until(lambda: all(c.bridge is not None for c in busy))
             ch = Caller("2001", "0701112233", keys=((3.0, "0"), (60.0, "1"))).dial(w.pbx)
-            await w.until(lambda: ch.name in w.ctl.calls)
-            state = w.ctl.calls[ch.name]
+            await w.until(lambda: w.ctl.calls.on_channel(ch.name))
+            state = w.ctl.calls.on_channel(ch.name)
             await w.until(lambda: ch.hungup, seconds=120)
             mine = [c for chan, c in played if chan == ch.name]
             said = [c.split()[2] for c in mine if c.startswith("STREAM FILE vaxel/sv/")]
@@ -393,7 +398,11 @@ def test_waiting_callers_hear_their_place_and_the_wait_and_may_leave():
                                 said[4], said[5]]
             assert said[4].startswith("vaxel/sv/num/") and said[5] == "vaxel/sv/phrase/minuter"
             assert said[6] == "vaxel/sv/lamna-kon" and said[-1] == "vaxel/sv/har-lamnat-kon"
-            assert "left the line" in state.events and not w.ctl.router.calls.get(state.call_id)
+            await w.until(lambda: w.ctl.calls.on_channel(ch.name) is None)
+            assert w.kinds(state.call_id) == ["CallArrived", "IvrDone", "Queued", "LeftLine",
+                                              "CallEnded"]
+            assert w.events_of(state.call_id)[-1].hung_up_by == "vaxel"
+            assert not w.ctl.router.calls.get(state.call_id)
     run(main())
 
 
@@ -455,8 +464,8 @@ def test_a_citizen_who_would_give_up_does_not_once_an_agent_talks_to_them():
                 w.pbx)
             await w.until(lambda: ch.hungup)
             assert w.pbx.now() > 6.0 + 1.0  # the conversation went on past the give-up time
-            assert w.ctl.statistics()["answered"] == 1
-            assert w.ctl.statistics()["abandoned"] == 0
+            assert w.statistics()["answered"] == 1
+            assert w.statistics()["abandoned"] == 0
     run(main())
 
 
@@ -466,7 +475,7 @@ def test_a_citizen_gives_up_while_waiting():
             ch = Caller("2001", "0701112233", keys=((3.0, "1"),), gives_up_after=20.0).dial(
                 w.pbx)
             await w.until(lambda: ch.hungup)
-            assert 19.9 <= w.pbx.now() <= 21.0 and w.ctl.statistics()["answered"] == 0
+            assert 19.9 <= w.pbx.now() <= 21.0 and w.statistics()["answered"] == 0
     run(main())
 
 
@@ -500,10 +509,12 @@ def test_the_log_has_one_line_a_call_with_all_its_events_and_every_event_at_debu
     lines = [r.getMessage() for r in caplog.records if r.name == "vaxel.calls"
              and r.levelname == "INFO" and r.getMessage().startswith("call ")]
     assert len(lines) == 1
-    assert lines[0].endswith("from 0701112233 on 0812345: ivr group barn-och-utbildning "
-                             "keys=1; connected to anna; agent hung up; caller hung up")
+    assert lines[0].endswith(" from 0701112233: arrived on 0812345; ivr group "
+                             "barn-och-utbildning keys=1; queued in barn-och-utbildning at 1; "
+                             "offered to anna; connected to anna after 1 s; ended by the agent "
+                             "while connected")
     caplog.clear()
     with caplog.at_level("DEBUG", logger="vaxel.calls"):
         run(main())
-    assert any(r.getMessage().endswith(" connected to anna") for r in caplog.records
+    assert any(r.getMessage().endswith(" connected to anna after 1 s") for r in caplog.records
                if r.levelname == "DEBUG")

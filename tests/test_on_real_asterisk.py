@@ -15,12 +15,12 @@ from config.errors import ConfigError
 from controller.configuration import load_configuration
 from controller.engine import Controller
 from telephony.ami_codec import Message
-from telephony.ami_link import AmiLink
 from telephony.dialplan import render_extensions
 from telephony.fakepbx import Dialplan, FakePbx
 from telephony.fakepbx.actors import Caller, Phone
 from telephony.fakepbx.channel import UP
 from telephony.fakepbx.pbx import OriginateRequest
+from telephony.port import translate
 
 from . import virtual_clock
 from .world import EXAMPLE, ROOT, World, run
@@ -41,7 +41,7 @@ def test_1_the_caller_is_answered_before_the_first_prompt_and_their_key_reaches_
         async with World() as w:
             w.ctl.agent_login("anna")
             ch = Caller("2001", "0701112233", keys=((3.0, "1"),)).dial(w.pbx)
-            await w.until(lambda: ch.name in w.ctl.calls)
+            await w.until(lambda: w.ctl.calls.on_channel(ch.name))
             assert ch.state == UP  # before AsyncAGI: Answer() in vaxel-inbound
             await w.until(lambda: ch.bridge is not None)
             assert ch.refused_keys == ""
@@ -133,9 +133,9 @@ def test_3_a_second_bridge_enter_of_the_caller_changes_nothing(caplog):
             await w.until(lambda: ch.bridge is not None)
             await asyncio.sleep(0.1)
             again = [(k, v) for k, v in enters[0].items()] + [("SwapUniqueid", "x;2")]
-            w.ctl._event(Message.of(again))  # exactly as Asterisk repeats it after a swap
-            w.ctl._event(Message.of(again))
-            assert w.ctl.statistics()["answered"] == 1
+            w.ctl._fact(translate(Message.of(again)))  # exactly as Asterisk repeats it after a swap
+            w.ctl._fact(translate(Message.of(again)))
+            assert w.statistics()["answered"] == 1
             assert w.ctl.router.agents["anna"].state is AgentState.BUSY
             await w.until(lambda: ch.hungup)
     with caplog.at_level(logging.ERROR):
@@ -206,16 +206,9 @@ def test_5_an_agent_whose_phone_is_not_registered_is_offered_nothing():
 def test_5_a_phone_unregistered_before_the_controller_connects_is_known_from_the_listing():
     async def main():
         async with World() as w:
-            await w.ctl.stop()
-            await w.link.close()
+            await w.stop_controller()
             w.phones["bo"].registered = False  # gone while no controller listened
-            w.link = AmiLink("127.0.0.1", w.server._server.sockets[0].getsockname()[1],
-                             "vaxel", "s")
-            await w.link.start()
-            w.ctl = Controller(w.ctl.version, w.ctl.settings, w.link,
-                               clock=asyncio.get_running_loop().time,
-                               wallclock=w.ctl.wallclock)
-            w.ctl.start()
+            await w.start_controller()
             await w.until(lambda: not w.ctl.router.agents["bo"].device_available)
             assert w.ctl.router.agents["anna"].device_available
     run(main())
@@ -286,7 +279,7 @@ def test_8_callers_of_a_group_whose_agents_are_all_paused_move_on():
             w.ctl.agent_pause("anna", "lunch")
             ch = Caller("2001", "0701112233", keys=((3.0, "1"),)).dial(w.pbx)
             await w.until(lambda: ch.bridge is not None)
-            state = w.ctl.calls[ch.name]
+            state = w.ctl.calls.on_channel(ch.name)
             assert state.group == "vaxeln"  # barn-och-utbildning's no_agents rule moved it
             await w.until(lambda: ch.hungup)
     run(main())
@@ -337,22 +330,22 @@ def test_facts_are_idempotent_a_repeated_hangup_or_originate_response_counts_not
             w.ctl.agent_login("anna")
             caller = Caller("2001", "0701112233", keys=((3.0, "0"),))
             ch = caller.dial(w.pbx)
-            await w.until(lambda: ch.name in w.ctl.calls and w.ctl.calls[ch.name].agent_leg)
-            leg = w.ctl.calls[ch.name].agent_leg
+            await w.until(lambda: getattr(w.ctl.calls.on_channel(ch.name), "agent_leg", None))
+            leg = w.ctl.calls.on_channel(ch.name).agent_leg
             anna = w.ctl.router.agents["anna"]
             await w.until(lambda: anna.missed_in_row == 1)
             failure = Message.of([("Event", "OriginateResponse"), ("Response", "Failure"),
                                   ("Channel", "PJSIP/anna"), ("Reason", "3"),
                                   ("Uniqueid", leg)])
             for _ in range(2):  # Asterisk says it again (a resync, a re-listed event)
-                w.ctl._event(failure)
+                w.ctl._fact(translate(failure))
             assert anna.missed_in_row == 1
             caller.hang_up(w.pbx)
             await w.until(lambda: not w.ctl.calls)
             caller_gone = [h for h in hangups if h["Channel"] == ch.name]
             for _ in range(2):
-                w.ctl._event(Message.of(list(caller_gone[0].items())))
-            assert w.ctl.statistics()["abandoned"] == 1 and w.ctl.statistics()["calls"] == 1
+                w.ctl._fact(translate(Message.of(list(caller_gone[0].items()))))
+            assert w.statistics()["abandoned"] == 1 and w.statistics()["calls"] == 1
     run(main())
 
 
@@ -388,15 +381,16 @@ def test_callers_in_the_menus_and_in_line_when_the_link_drops_are_served_after_t
         async with World() as w:
             in_menu = Caller("2001", "0701112233", keys=((15.0, "1"),)).dial(w.pbx)
             waiting = Caller("2002", "0701112244", keys=((3.0, "0"),)).dial(w.pbx)
-            await w.until(lambda: waiting.moh_class is not None and in_menu.name in w.ctl.calls)
+            await w.until(lambda: waiting.moh_class is not None
+                          and w.ctl.calls.on_channel(in_menu.name))
             w.server.unreachable_for(4.0)  # both have an AGI command pending: its answer is lost
             await w.until(lambda: w.ctl.link.connected, seconds=60)
             w.ctl.agent_login("anna")  # barn-och-utbildning and växeln
             await w.until(lambda: waiting.bridge is not None, seconds=60)
             await w.until(lambda: waiting.hungup, seconds=60)
             await w.until(lambda: in_menu.bridge is not None, seconds=120)  # the menu again
-            states = w.ctl.calls.values()
-            assert all(s.bridged or (s.task and not s.task.done()) or (s.hold and not
+            states = list(w.ctl.calls)
+            assert all(not s.phase.in_agi or (s.task and not s.task.done()) or (s.hold and not
                        s.hold.done()) for s in states)
             w.silence_expected = "an AGI command whose answer the dead link lost may end in " \
                                  "silence until the resync takes the call up again"
@@ -419,7 +413,7 @@ def test_an_asterisk_that_falls_behind_engages_the_overload_policy_and_releases_
             said = [e["Command"] for e in commands if e["Channel"] == late.name]
             prompt = w.ctl.version.config.overload.prompt
             assert said[0].startswith(f"STREAM FILE vaxel/sv/{prompt} ")
-            assert w.ctl.statistics()["turned_away"] >= 1
+            assert w.statistics()["turned_away"] >= 1
             w.server.action_cost = 0.0  # it catches up
             await w.until(lambda: not w.ctl.overloaded, seconds=120)
             after = Caller("2098", "0701112298", keys=((3.0, "0"),)).dial(w.pbx)
@@ -451,11 +445,12 @@ def test_an_originate_that_times_out_on_a_live_link_stops_no_other_offer():
             w.link.action_timeout = 0.5
             w.server.action_cost = 1.0  # every action answered a second late
             w.ctl.agent_login("anna")
-            await w.until(lambda: "withdrawn" in " ".join(w.ctl.calls[ch.name].events))
+            await w.until(lambda: any(getattr(e, "why", "").startswith("withdrawn")
+                                      for e in w.events))
             assert w.ctl.router.agents["anna"].missed_in_row == 0
             w.server.action_cost = 0.0
             w.link.action_timeout = 10.0
-            await w.until(lambda: w.ctl.statistics()["answered"] == 1, seconds=120)
+            await w.until(lambda: w.statistics()["answered"] == 1, seconds=120)
             assert w.ctl.router.agents["anna"].state is AgentState.BUSY
             assert w.ctl.link.statistics().disconnects == 0
             w.silence_expected = "a slow Asterisk answers the music commands late too"

@@ -5,15 +5,18 @@ from overflow.partner import PartnerCaps
 from overflow.policy import Condition, Destination, Rule
 from queues.commands import (
     AgentAutoPaused,
+    AgentChanged,
     CallMoved,
     CancelOffer,
     OfferCall,
+    Refusal,
     RefuseCall,
     SendToPartner,
     StartWrapUp,
 )
 from queues.group import GroupConfig, Opening, Strategy, WideningStep
-from queues.router import CallPhase, UnknownEntity
+from queues.lifecycle import CallPhase
+from queues.router import UnknownEntity
 
 from .helpers import agent, router
 
@@ -24,9 +27,16 @@ def offers(outputs):
     return [(o.call_id, o.agent_id) for o in outputs if isinstance(o, OfferCall)]
 
 
+def acts(outputs):
+    """The commands among the outputs, without the agent-state facts told for the events."""
+    return [o for o in outputs if not isinstance(o, AgentChanged)]
+
+
 def test_a_call_goes_to_the_ready_agent_at_once():
     r = router(["vx"], [agent("anna", "vx")])
-    assert r.call_arrived("c1", "vx", 1.0) == [OfferCall("c1", "anna", "vx")]
+    assert r.call_arrived("c1", "vx", 1.0) == [
+        AgentChanged("anna", AgentState.RINGING, None, "offer", "c1"),
+        OfferCall("c1", "anna", "vx")]
     assert r.agents["anna"].state is AgentState.RINGING
 
 
@@ -40,12 +50,16 @@ def test_a_call_waits_when_nobody_is_ready_and_goes_to_the_next_agent_who_is():
 def test_the_whole_life_of_a_call_ends_with_wrap_up_then_ready():
     r = router([GroupConfig("vx", wrap_up=30)], [agent("anna", "vx")])
     r.call_arrived("c1", "vx", 0.0)
-    assert r.offer_answered("anna", 3.0) == []
+    assert r.offer_answered("anna", 3.0) == [AgentChanged("anna", AgentState.BUSY, None,
+                                                          "answer", "c1")]
     assert r.calls["c1"].phase is CallPhase.CONNECTED
-    assert r.call_ended("anna", 200.0) == [StartWrapUp("anna", 30)]
+    assert acts(r.call_ended("anna", 200.0)) == [StartWrapUp("anna", 30)]
     assert r.agents["anna"].state is AgentState.WRAP_UP
     r.call_arrived("c2", "vx", 210.0)
-    assert r.wrap_up_done("anna", 230.0) == [OfferCall("c2", "anna", "vx")]
+    assert r.wrap_up_done("anna", 230.0) == [
+        AgentChanged("anna", AgentState.READY, None, "wrapup_done", None),
+        AgentChanged("anna", AgentState.RINGING, None, "offer", "c2"),
+        OfferCall("c2", "anna", "vx")]
     assert "c1" not in r.calls
 
 
@@ -186,7 +200,8 @@ def test_group_weight_tilts_the_shared_agents_choice():
 def test_a_closed_group_refuses_new_callers_without_an_overflow_rule():
     r = router(["vx"], [agent("anna", "vx")])
     r.set_opening("vx", Opening.CLOSED, 0.0)
-    assert r.call_arrived("c1", "vx", 1.0) == [RefuseCall("c1", "vx", "group closed")]
+    assert r.call_arrived("c1", "vx", 1.0) == [RefuseCall("c1", "vx", "group closed",
+                                                                Refusal.CLOSED)]
     assert "c1" not in r.calls
     r.set_opening("vx", Opening.FORCED_OPEN, 2.0)
     assert offers(r.call_arrived("c2", "vx", 3.0)) == [("c2", "anna")]
@@ -196,7 +211,8 @@ def test_a_full_line_refuses_the_caller_beyond_its_length():
     r = router([GroupConfig("vx", max_waiting=2)], [agent("anna", "vx")], login=False)
     r.call_arrived("c1", "vx", 0.0)
     r.call_arrived("c2", "vx", 1.0)
-    assert r.call_arrived("c3", "vx", 2.0) == [RefuseCall("c3", "vx", "line full (2 waiting)")]
+    assert r.call_arrived("c3", "vx", 2.0) == [
+        RefuseCall("c3", "vx", "line full (2 waiting)", Refusal.FULL)]
 
 
 def test_overflow_to_another_group_keeps_the_callers_wait_and_place():
@@ -269,11 +285,12 @@ def test_last_agent_pausing_triggers_the_no_agents_rule():
     """A paused agent answers nobody: the line moves on (vaxel-on-asterisk/s3 waited for ever)."""
     rules = {"vx": [Rule(Condition.NO_AGENTS, Destination("backup"))]}
     r = router(["vx", "backup"], [agent("anna", "vx")], rules=rules)
-    assert r.call_arrived("c1", "vx", 0.0) == [OfferCall("c1", "anna", "vx")]
+    assert acts(r.call_arrived("c1", "vx", 0.0)) == [OfferCall("c1", "anna", "vx")]
     r.offer_answered("anna", 1.0)
     assert r.call_arrived("c2", "vx", 2.0) == []  # anna is busy, but serving: c2 waits
     r.call_ended("anna", 3.0)  # wrap-up still counts as serving
     assert r.agent_paused("anna", "lunch", 4.0) == [
+        AgentChanged("anna", AgentState.PAUSED, "lunch", "pause", None),
         CallMoved("c2", "vx", "backup", "no agent can answer")]
 
 
@@ -297,7 +314,7 @@ def test_an_agent_whose_phone_is_gone_is_offered_nothing_and_does_not_serve():
     r2.agent_device("anna", False, 0.0)
     assert r2.call_arrived("c1", "vx", 1.0) == []  # waits: her phone cannot ring
     r2.check_invariants(1.0)
-    assert r2.agent_device("anna", True, 2.0) == [OfferCall("c1", "anna", "vx")]
+    assert acts(r2.agent_device("anna", True, 2.0)) == [OfferCall("c1", "anna", "vx")]
 
 
 def test_overflow_chains_never_cycle():
@@ -383,7 +400,7 @@ def test_a_removed_group_drains_its_line_and_takes_nobody_new():
     r.reconfigure([GroupConfig("vx")], [agent("anna", "vx")], now=1.0)
     assert r.position("o1") == 1
     assert r.call_arrived("o2", "old", 2.0) == [
-        RefuseCall("o2", "old", "group no longer in the configuration")]
+        RefuseCall("o2", "old", "group no longer in the configuration", Refusal.RETIRED)]
     r.call_left("o1", 3.0)
     r.reconfigure([GroupConfig("vx")], [agent("anna", "vx")], now=4.0)
     assert "old" not in r.group_ids()
@@ -413,7 +430,7 @@ def test_a_withdrawn_offer_counts_no_miss_and_keeps_the_callers_place():
     r.call_arrived("c1", "vx", 0.0)
     r.call_arrived("c2", "vx", 1.0)
     r.set_offering(False, 2.0)
-    assert r.offer_withdrawn("anna", 2.0) == []  # nothing offered while the PBX is away
+    assert acts(r.offer_withdrawn("anna", 2.0)) == []  # nothing offered while the PBX is away
     assert r.agents["anna"].missed_in_row == 0 and r.agents["anna"].state is AgentState.READY
     assert r.position("c1") == 1
     assert offers(r.set_offering(True, 3.0)) == [("c1", "anna")]

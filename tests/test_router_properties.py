@@ -11,7 +11,7 @@ from overflow.partner import PartnerCaps
 from overflow.policy import Condition, Destination, Rule
 from queues.commands import OfferCall
 from queues.group import GroupConfig, Opening, Strategy, WideningStep
-from queues.router import CallPhase
+from queues.lifecycle import CallPhase
 
 from .helpers import agent, router
 

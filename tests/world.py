@@ -8,12 +8,14 @@ MAX_SILENCE of nothing, unless the test says why it may (`w.silence_expected = "
 """
 
 import asyncio
+import contextlib
 import datetime as dt
 from pathlib import Path
 
 from config.loader import load_folder
 from config.versions import ConfigHistory
-from controller.engine import Controller
+from controller import events as ev
+from controller.bootstrap import open_centre
 from telephony.ami_link import AmiLink
 from telephony.dialplan import load_settings, render_extensions, render_manager
 from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
@@ -31,11 +33,36 @@ MAX_SILENCE = 1.0  # seconds
 
 
 class World:
+    """`folder` is the configuration (default Exempelkommun); `start` the wall-clock moment the
+    world begins, which moves on with the loop's (virtual) clock."""
+
     silence_expected: str | None = None  # why this test's callers may hear nothing a while
 
+    def __init__(self, folder: Path = EXAMPLE, start: dt.datetime = TUESDAY) -> None:
+        self.folder = folder
+        self.start = start
+        self.events: list[ev.Event] = []  # every domain event, in the order published
+
+    def wallclock(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=asyncio.get_running_loop().time() - self._t0)
+
+    def events_of(self, call_id: str) -> list[ev.CallEvent]:
+        return [e for e in self.events if isinstance(e, ev.CallEvent) and e.call_id == call_id]
+
+    def story(self, call_id: str) -> list[ev.CallEvent]:
+        """A call's events in order, without IvrStep and Announced (how many of those there
+        are depends on the menus' and the announcements' timing)."""
+        return [e for e in self.events_of(call_id)
+                if not isinstance(e, ev.IvrStep | ev.Announced)]
+
+    def kinds(self, call_id: str) -> list[str]:
+        """The names of a call's story's events."""
+        return [type(e).__name__ for e in self.story(call_id)]
+
     async def __aenter__(self):
-        settings = load_settings(EXAMPLE)
-        history = ConfigHistory(load_folder(EXAMPLE), TUESDAY)
+        self._t0 = asyncio.get_running_loop().time()
+        settings = load_settings(self.folder)
+        history = ConfigHistory(load_folder(self.folder), self.start)
         languages = history.active.config.languages()
         self.pbx = FakePbx(Dialplan.parse(render_extensions(settings, languages=languages)),
                            time_scale=SCALE)
@@ -49,13 +76,34 @@ class World:
         # the AMI user exactly as manager_vaxel.conf defines it: classes and event filters
         user = AmiUser.from_conf(render_manager(settings, "s"), settings.ami.username)
         self.server = AmiServer(self.pbx, {"vaxel": user})
-        self.link = AmiLink("127.0.0.1", await self.server.start(), "vaxel", "s")
-        await self.link.start()
-        self.ctl = Controller(history.active, settings, self.link, time_scale=SCALE,
-                              clock=asyncio.get_running_loop().time, wallclock=lambda: TUESDAY,
-                              prompt_exists=self.pbx.sounds.duration)
-        self.ctl.start()
+        self._port = await self.server.start()
+        await self.start_controller(history, settings)
         return self
+
+    async def start_controller(self, history=None, settings=None):
+        """The controller (link, bus, subscribers: the bootstrap), as `vaxel run` starts it;
+        again after stop_controller() or kill() it is a restarted controller."""
+        history = history or ConfigHistory(load_folder(self.folder), self.start)
+        settings = settings or load_settings(self.folder)
+        self.link = AmiLink("127.0.0.1", self._port, "vaxel", "s")
+        self._stack = contextlib.AsyncExitStack()
+        self.centre = await self._stack.enter_async_context(open_centre(
+            history, settings, self.link, folder=self.folder, time_scale=SCALE,
+            clock=asyncio.get_running_loop().time, wallclock=self.wallclock,
+            prompt_exists=self.pbx.sounds.duration,
+            subscribers={"test": self.events.append}))
+        self.ctl = self.centre.controller
+
+    async def stop_controller(self):
+        await self._stack.aclose()
+
+    async def kill(self):
+        """The controller process dies: its AMI connection drops, its tasks stop."""
+        self.link.abort()
+        await self._stack.aclose()
+
+    def statistics(self) -> dict[str, int]:
+        return self.centre.statistics()
 
     def _note_caller(self, headers):
         h = dict(headers)
@@ -66,8 +114,7 @@ class World:
         return {name: self.pbx.longest_silence(name) for name in self.callers}
 
     async def __aexit__(self, exc_type, *exc):
-        await self.ctl.stop()
-        await self.link.close()
+        await self._stack.aclose()
         await self.server.stop()
         silences = self.silences()
         await self.pbx.close()

@@ -7,54 +7,59 @@ the web panels will grow from.
     POST /api/agents/{id}/pause           {"reason": "lunch"}
     POST /api/agents/{id}/logout
     POST /api/crisis                      {"on": true}
+    POST /api/reload                      read the folder again, check, activate (SIGHUP too)
 
-Errors are JSON {"error": "..."} with 400 (a refused transition), 404 (unknown agent).
+Errors are JSON {"error": "..."} with 400 (a refused transition; a configuration with errors,
+with "problems" as file:line:column lines), 404 (unknown agent).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from agents.state import IllegalTransition
-from controller.engine import Controller
+from config.errors import ConfigError
 from queues.router import UnknownEntity
 
-CONTROLLER = web.AppKey("controller", Controller)
+if TYPE_CHECKING:
+    from controller.bootstrap import Centre
+
+CENTRE: web.AppKey[Centre] = web.AppKey("centre")
 
 
-def status(ctl: Controller) -> dict[str, Any]:
+def status(centre: Centre) -> dict[str, Any]:
+    centre.catch_up()
+    ctl = centre.controller
     router = ctl.router
     link = ctl.link.statistics()
-    now = ctl.wallclock()
-    config = ctl.version.config
     return {
         "version": ctl.version.number,
         "version_id": ctl.version.checksum,  # as `vaxel check` prints it
         "ami": {"connected": ctl.link.connected, "address": ctl.link.address,
                 "last_error": link.last_error, "connects": link.connects},
-        "hours": {gid: ("open" if g.hours is None or g.hours not in config.hours
-                        or config.hours[g.hours].schedule().is_open(now) else "closed")
-                  for gid, g in config.groups.items()},
+        "hours": {gid: "open" if is_open else "closed" for gid, is_open in ctl.opening().items()},
         "groups": router.statistics(),
         "agents": {aid: {"state": a.state.value, "reason": a.pause_reason,
                          "call": a.call_id} for aid, a in router.agents.items()},
         "overload": {"active": ctl.overloaded, "lag_ms": round(link.lag_ms, 1),
                      "unanswered": link.pending, "held_back": link.waited_for_room},
-        "calls": {s.call_id: {"channel": s.channel, "group": s.group, "agent": s.agent,
-                              "events": s.events} for s in ctl.calls.values()},
-        "counts": ctl.statistics(),
+        "calls": {s.call_id: {"channel": s.channel, "phase": s.phase.value, "group": s.group,
+                              "agent": s.agent, "events": centre.journal.story(s.call_id)}
+                  for s in ctl.calls},
+        "counts": centre.statistics(),
+        "subscribers": centre.bus.statistics(),
     }
 
 
 async def _status(request: web.Request) -> web.Response:
-    return web.json_response(status(request.app[CONTROLLER]))
+    return web.json_response(status(request.app[CENTRE]))
 
 
 async def _agent(request: web.Request) -> web.Response:
-    ctl = request.app[CONTROLLER]
+    ctl = request.app[CENTRE].controller
     agent_id, action = request.match_info["agent"], request.match_info["action"]
     body = await request.json() if request.can_read_body else {}
     try:
@@ -85,21 +90,34 @@ async def _crisis(request: web.Request) -> web.Response:
     on = body.get("on")
     if not isinstance(on, bool):
         return web.json_response({"error": 'send {"on": true} or {"on": false}'}, status=400)
-    request.app[CONTROLLER].set_crisis(on)
+    request.app[CENTRE].controller.set_crisis(on)
     return web.json_response({"crisis": on})
 
 
-def make_app(ctl: Controller) -> web.Application:
+async def _reload(request: web.Request) -> web.Response:
+    centre = request.app[CENTRE]
+    try:
+        version, changes = centre.reload()
+    except ConfigError as err:
+        return web.json_response({"error": "the configuration was not accepted; the running "
+                                           "one stays active",
+                                  "problems": [str(p) for p in err.problems]}, status=400)
+    return web.json_response({"version": version.number, "version_id": version.checksum,
+                              "changes": changes})
+
+
+def make_app(centre: Centre) -> web.Application:
     app = web.Application()
-    app[CONTROLLER] = ctl
+    app[CENTRE] = centre
     app.router.add_get("/api/status", _status)
     app.router.add_post("/api/agents/{agent}/{action}", _agent)
     app.router.add_post("/api/crisis", _crisis)
+    app.router.add_post("/api/reload", _reload)
     return app
 
 
-async def serve(ctl: Controller, host: str = "127.0.0.1", port: int = 8480) -> web.AppRunner:
-    runner = web.AppRunner(make_app(ctl), access_log=None)
+async def serve(centre: Centre, host: str = "127.0.0.1", port: int = 8480) -> web.AppRunner:
+    runner = web.AppRunner(make_app(centre), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

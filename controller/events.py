@@ -1,0 +1,178 @@
+"""Domain events: one frozen dataclass per thing that happened to a call, an agent or the centre.
+
+The controller publishes them on the bus (controller/bus.py) as they happen, in order; the log
+line, the counters, `/api/status`, the demo's summary (and the call log, MQTT, the webhook and the
+web pages as they come) subscribe. The simulator publishes the same call and agent events in
+virtual time. docs/events.md describes every event and its fields: keep the two in step.
+
+Every event has `at` (the controller's clock: seconds since the epoch in production, virtual
+seconds in the simulator) and `version` (the configuration version that decided it). A call's
+events also carry its `call_id` and, once it is in a line, its `group`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    at: float
+    version: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallEvent(Event):
+    call_id: str
+    group: str | None = None
+
+
+# ---- calls ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallArrived(CallEvent):
+    number: str  # the municipal number dialled
+    caller: str  # the caller's number as the network gave it ("" when withheld)
+    adopted: bool = False  # taken over from a controller before this one (a restart)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IvrStep(CallEvent):
+    menu: str
+    step: str  # key, timeout, invalid, language, message, crisis, closed
+    key: str | None
+    path: tuple[str, ...]  # the menus from the entry's down to `menu`
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IvrDone(CallEvent):
+    outcome: str  # group, callback, transfer, message, closed, overload
+    target: str | None  # the group, number or prompt
+    language: str
+    keys: str  # the keys that chose it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Queued(CallEvent):
+    position: int  # 1 = next in line
+    arrival: float  # when the caller first joined a line (kept through moves and adoption)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Announced(CallEvent):
+    position: int | None
+    ewt_minutes: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Offered(CallEvent):
+    agent: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferFailed(CallEvent):
+    agent: str
+    why: str  # no answer, busy, ... (Asterisk's reason), or withdrawn (the PBX was away)
+    missed: bool  # counted against the agent (withdrawn offers are not)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connected(CallEvent):
+    agent: str
+    waited: float  # seconds in line, from the first arrival in a line
+    threshold: float  # the group's service-level threshold then (seconds)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Abandoned(CallEvent):
+    phase: str  # waiting, or offered (an agent's phone was ringing)
+    waited: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Overflowed(CallEvent):
+    target: str  # the group moved to, or "partner"
+    rule: str  # the overflow rule's reason, in words
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartnerResult(CallEvent):
+    status: str  # Asterisk's DIALSTATUS: ANSWER, BUSY, NOANSWER, ..., or UNKNOWN
+    answered: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeftLine(CallEvent):
+    then: str  # the group they went on to, or the message they heard
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Refused(CallEvent):
+    why: str  # group closed, line full (N waiting), overload, ...
+    prompt: str | None  # what they heard before the call ended
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallEnded(CallEvent):
+    hung_up_by: str  # caller, agent, partner, vaxel
+    phase: str  # the phase it ended in (queues/lifecycle.py)
+    agent: str | None = None
+
+
+# ---- agents --------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentChanged(Event):
+    agent: str
+    state: str  # agents/state.py: logged_out, ready, paused, ringing, busy, wrap_up
+    reason: str | None  # the pause reason
+    cause: str  # the agent event that changed it: login, offer, answer, miss, auto_pause, ...
+    call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WrapUpStarted(Event):
+    agent: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentPhone(Event):
+    agent: str
+    available: bool  # its phone can ring (registered)
+    state: str  # Asterisk's device state
+
+
+# ---- the centre ----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigurationActivated(Event):
+    checksum: str
+    changes: tuple[str, ...]  # in words, as `vaxel check` shows them
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CrisisSwitched(Event):
+    on: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpeningChanged(Event):
+    group: str
+    open: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OverloadChanged(Event):
+    on: bool
+    lag: float  # seconds Asterisk answers late
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkUp(Event):
+    channels: int  # channels Asterisk listed on connecting
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkDown(Event):
+    reason: str

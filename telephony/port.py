@@ -1,0 +1,235 @@
+"""The telephony port: the only code that knows AMI event and header names, the rendered
+dialplan's contexts and vaxel's channel variables.
+
+Facts come out (frozen, typed: a caller entered, an agent leg failed with its reason, a caller
+bridged, a channel gone with its cause, back from the partner, a phone's state, the link up or
+down, the resync listing); commands go in (ring an agent, cancel a leg, send a caller to the
+partner, remember their place, renew leases, hang up, the call's AGI I/O). The port never calls
+back into the controller: the controller asks it for facts, and tells it what to do.
+
+Asterisk's behaviour behind each translation is recorded in tests/fixtures/asterisk (FACTS.md and
+the traces): the leg's Uniqueid is the ChannelId we chose; a failed Originate names it with
+Response Failure and Reason 0 (no such extension), 3 (no answer) or 5 (busy); a caller in a
+bridge has left AGI; Status lists channel variables only when asked for them by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from telephony import ami_link
+from telephony.ami_codec import Message
+from telephony.ami_link import AmiLink
+from telephony.callio import AgiCallIO
+
+INBOUND_CONTEXT = "vaxel-inbound"  # where a citizen's call enters vaxel's AGI
+PARTNER_CONTEXT = "vaxel-partner"  # the overflow partner's Dial, then back into AGI
+# On the caller's channel (channel variables survive bridging), what a restarted controller
+# needs to adopt the call again: VAXEL_CALLID (set by the dialplan, vx-<Uniqueid>) and, once in a
+# line, VAXEL_PLACE = "<group> <arrival>" (one Setvar each time the caller joins a line).
+CALL_ID_VARIABLE = "VAXEL_CALLID"
+PLACE_VARIABLE = "VAXEL_PLACE"
+# Device states of a phone that cannot ring (not registered, or no such endpoint).
+UNREACHABLE_DEVICE_STATES = frozenset({"UNAVAILABLE", "INVALID"})
+ORIGINATE_REASONS = {"0": "failed", "1": "hung up", "3": "no answer", "5": "busy",
+                     "8": "congestion"}
+
+
+# ---- facts ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CallerEntered:
+    """A citizen's call reached vaxel's AGI (the inbound context)."""
+
+    channel: str
+    call_id: str
+    caller: str
+    number: str  # the municipal number dialled
+
+
+@dataclass(frozen=True, slots=True)
+class BackFromPartner:
+    """A caller came back into AGI after the partner's Dial (answered or not)."""
+
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerBridged:
+    """A channel entered a bridge: for a caller, an agent answered (the lease is wiped)."""
+
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegFailed:
+    """The Originate of an agent leg failed: the phone did not answer, was busy, or is not."""
+
+    leg: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelGone:
+    channel: str
+    uniqueid: str
+    cause: str  # Asterisk's hangup cause, in its words
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneState:
+    device: str  # PJSIP/anna
+    state: str  # Asterisk's device state: NOT_INUSE, INUSE, RINGING, UNAVAILABLE, ...
+
+    @property
+    def available(self) -> bool:
+        return self.state not in UNREACHABLE_DEVICE_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRestored:
+    channels: int  # channels Asterisk listed on connecting
+
+
+@dataclass(frozen=True, slots=True)
+class LinkLost:
+    reason: str
+
+
+Fact = (CallerEntered | BackFromPartner | CallerBridged | LegFailed | ChannelGone | PhoneState
+        | LinkRestored | LinkLost)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedChannel:
+    """One channel of the resync listing (AMI Status with vaxel's variables)."""
+
+    channel: str
+    uniqueid: str
+    caller: str
+    number: str
+    bridged: bool
+    in_agi: bool  # running AGI and not in a bridge: a caller vaxel serves
+    call_id: str | None  # VAXEL_CALLID: ours
+    place: tuple[str, float | None] | None  # VAXEL_PLACE: group and first arrival in a line
+
+
+def translate(msg: Message) -> Fact | None:
+    """The fact an AMI event states, or None for events vaxel does not act on."""
+    name = msg.event
+    if name == "AsyncAGIStart":
+        context = msg.get("Context")
+        if context == INBOUND_CONTEXT:
+            return CallerEntered(msg.get("Channel", ""), f"vx-{msg.get('Uniqueid', '')}",
+                                 msg.get("CallerIDNum", ""), msg.get("Exten", ""))
+        if context == PARTNER_CONTEXT:
+            return BackFromPartner(msg.get("Channel", ""))
+    elif name == "Hangup":
+        return ChannelGone(msg.get("Channel", ""), msg.get("Uniqueid", ""),
+                           msg.get("Cause-txt", "") or msg.get("Cause", ""))
+    elif name == "BridgeEnter":
+        return CallerBridged(msg.get("Channel", ""))
+    elif name == "OriginateResponse":
+        if msg.get("Response") != "Success":
+            reason = msg.get("Reason", "")
+            return LegFailed(msg.get("Uniqueid", ""), ORIGINATE_REASONS.get(reason, reason))
+    elif name == "DeviceStateChange":
+        return PhoneState(msg.get("Device", ""), msg.get("State", ""))
+    return None
+
+
+def _listed(msg: Message) -> ListedChannel:
+    values = {k: v for k, v in msg.variables().items() if v not in ("", "(null)")}
+    bridged = bool(msg.get("BridgeID"))
+    place = None
+    if PLACE_VARIABLE in values:
+        group, _, arrived = values[PLACE_VARIABLE].partition(" ")
+        try:
+            arrival: float | None = float(arrived)
+        except ValueError:
+            arrival = None
+        place = (group, arrival)
+    return ListedChannel(msg.get("Channel", ""), msg.get("Uniqueid", ""),
+                         msg.get("CallerIDNum", ""), msg.get("Exten", ""), bridged,
+                         msg.get("Application") == "AGI" and not bridged,
+                         values.get(CALL_ID_VARIABLE), place)
+
+
+class TelephonyPort:
+    """Commands to Asterisk over the AMI link, and the facts it reports."""
+
+    def __init__(self, link: AmiLink, prompt_exists: Callable[[str], bool] | None = None
+                 ) -> None:
+        self.link = link
+        self._prompt_exists = prompt_exists
+
+    # ---- facts -------------------------------------------------------------------------------
+
+    async def facts(self) -> AsyncIterator[Fact]:
+        """The link's events as facts, in the order Asterisk sent them, for ever."""
+        events = self.link.events
+        while True:
+            item = await events.get()
+            if isinstance(item, Message):
+                fact = translate(item)
+                if fact is not None:
+                    yield fact
+            elif isinstance(item, ami_link.LinkUp):
+                yield LinkRestored(len(item.channels))
+            elif isinstance(item, ami_link.LinkDown):
+                yield LinkLost(item.reason)
+
+    async def listing(self) -> list[ListedChannel]:
+        """Every channel now, with vaxel's variables (Status: CoreShowChannels is stale)."""
+        items = await self.link.list_action(
+            "Status", [("Variables", f"{CALL_ID_VARIABLE},{PLACE_VARIABLE}")])
+        return [_listed(m) for m in items]
+
+    async def phones(self) -> list[PhoneState]:
+        items = await self.link.list_action("DeviceStateList")
+        return [PhoneState(m.get("Device", ""), m.get("State", "")) for m in items]
+
+    # ---- commands ----------------------------------------------------------------------------
+
+    def call_io(self, channel: str) -> AgiCallIO:
+        """The caller's AsyncAGI: prompts, keys, music, the lease, variables, hangup."""
+        return AgiCallIO(self.link, channel, prompt_exists=self._prompt_exists)
+
+    async def ring_agent(self, leg: str, device: str, caller_channel: str, caller_id: str,
+                         ring: float) -> None:
+        """Rings the agent's own device, bridged to the caller when answered: the leg is the
+        phone's channel, named by our ChannelId (never sent twice; found again after a
+        reconnect). Raises TelephonyError: NotConnected, ConnectionLost, ActionTimeout (the PBX
+        was never asked, or its answer was lost) or ActionFailed."""
+        await self.link.action("Originate", [
+            ("Channel", device), ("Application", "Bridge"), ("Data", caller_channel),
+            ("Async", "true"), ("ChannelId", leg), ("Timeout", str(round(ring * 1000))),
+            ("CallerID", caller_id)])
+
+    async def cancel_leg(self, leg: str) -> None:
+        """Stops a ringing agent leg by its ChannelId: Asterisk looks a channel up by name, then
+        by Uniqueid (ast_channel_get_by_name), for Hangup as for every action."""
+        await self.link.action("Hangup", [("Channel", leg)])
+
+    async def to_partner(self, io: AgiCallIO, number: str) -> None:
+        """Clears the lease first (a caller bridged by Dial keeps it and would be cut when it
+        runs out), then redirects to the partner context, where only allowlisted numbers
+        exist."""
+        await io.clear_lease()
+        await self.link.action("Redirect", [("Channel", io.channel), ("Context", PARTNER_CONTEXT),
+                                            ("Exten", number), ("Priority", "1")])
+
+    async def partner_status(self, io: AgiCallIO) -> str:
+        """How the partner's Dial ended (DIALSTATUS: ANSWER, BUSY, NOANSWER, ...)."""
+        return await io.get_variable("DIALSTATUS")
+
+    def remember_place(self, channel: str, group: str, arrival: float) -> None:
+        """Writes the caller's place on its channel, for a restarted controller (best effort:
+        without it a restarted controller sends the caller through the menus again)."""
+        self.link.send("Setvar", [("Channel", channel), ("Variable", PLACE_VARIABLE),
+                                  ("Value", f"{group} {arrival:.3f}")])
+
+    async def probe(self) -> None:
+        """An action whose answer measures how late Asterisk answers (the link's lag)."""
+        await self.link.action("Ping")
