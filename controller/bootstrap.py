@@ -44,7 +44,7 @@ class Centre:
     folder: Path | None = None  # where `vaxel reload` reads the configuration
     sounds: Path | None = None
     api_address: tuple[str, int] | None = None
-    # the subscribers read from outside (counters, journal): they catch up before a read
+    # the in-process subscribers (counters, journal, the tests'): they catch up before a read
     readable: tuple[tuple[Subscription, Callable[[Event], None]], ...] = ()
 
     def catch_up(self) -> None:
@@ -116,8 +116,8 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
                          wallclock=wallclock, time_scale=time_scale, prompt_exists=prompt_exists)
         ctl.start()
         stack.push_async_callback(ctl.stop)
-        centre = Centre(ctl, history, counters, journal, folder, sounds, readable=(
-            (subscriptions["counters"], counters), (subscriptions["journal"], journal)))
+        centre = Centre(ctl, history, counters, journal, folder, sounds, readable=tuple(
+            (subscriptions[name], handler) for name, handler in handlers.items()))
         if api is not None:
             runner = await serve(centre, *api)
             stack.push_async_callback(runner.cleanup)

@@ -553,11 +553,10 @@ class Controller:
         for out in outputs:
             log.debug("router: %s", out)  # formatted only when DEBUG is on
             if isinstance(out, AgentChanged):
-                agent = self.router.agents[out.agent_id]
                 self._publish(ev.AgentChanged(at=self.now(), version=self.version.number,
                                               agent=out.agent_id, state=out.state.value,
                                               reason=out.reason, cause=out.event,
-                                              call_id=agent.call_id))
+                                              call_id=out.call_id))
             elif isinstance(out, OfferCall):
                 self._offer(out)
             elif isinstance(out, StartWrapUp):

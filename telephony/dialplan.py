@@ -52,8 +52,9 @@ EVENT_FILTERS = (
     ("name(AsyncAGIEnd)", ""),
     ("name(OriginateResponse),header(Response),method(exact)", "Failure"),  # success: BridgeEnter
     ("name(Hangup)", ""),
-    # the caller entering the agent's bridge (the agent answered)
-    ("name(BridgeEnter),header(Context),method(exact)", "vaxel-inbound"),
+    # the caller entering the agent's bridge (the agent answered), from the menus' context or
+    # back from the partner's Dial (a caller the partner did not answer waits in line again)
+    ("name(BridgeEnter),header(Context),method(regex)", "^vaxel-(inbound|partner)$"),
 )
 
 

@@ -32,8 +32,12 @@ CALL_ID_VARIABLE = "VAXEL_CALLID"
 PLACE_VARIABLE = "VAXEL_PLACE"
 # Device states of a phone that cannot ring (not registered, or no such endpoint).
 UNREACHABLE_DEVICE_STATES = frozenset({"UNAVAILABLE", "INVALID"})
+# Why an agent leg ended unanswered, in the same words from both of Asterisk's ways of saying
+# it: the OriginateResponse Reason, and the leg's Hangup cause (Q.850) when that comes first.
 ORIGINATE_REASONS = {"0": "failed", "1": "hung up", "3": "no answer", "5": "busy",
                      "8": "congestion"}
+HANGUP_CAUSES = {"0": "failed", "1": "failed", "16": "hung up", "17": "busy", "18": "no answer",
+                 "19": "no answer", "21": "rejected", "34": "congestion", "38": "failed"}
 
 
 # ---- facts ---------------------------------------------------------------------------------
@@ -74,7 +78,7 @@ class LegFailed:
 class ChannelGone:
     channel: str
     uniqueid: str
-    cause: str  # Asterisk's hangup cause, in its words
+    cause: str  # the hangup cause in HANGUP_CAUSES' words, else Asterisk's (Cause-txt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +130,9 @@ def translate(msg: Message) -> Fact | None:
         if context == PARTNER_CONTEXT:
             return BackFromPartner(msg.get("Channel", ""))
     elif name == "Hangup":
+        cause = msg.get("Cause", "")
         return ChannelGone(msg.get("Channel", ""), msg.get("Uniqueid", ""),
-                           msg.get("Cause-txt", "") or msg.get("Cause", ""))
+                           HANGUP_CAUSES.get(cause) or msg.get("Cause-txt", "") or cause)
     elif name == "BridgeEnter":
         return CallerBridged(msg.get("Channel", ""))
     elif name == "OriginateResponse":

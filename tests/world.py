@@ -41,7 +41,14 @@ class World:
     def __init__(self, folder: Path = EXAMPLE, start: dt.datetime = TUESDAY) -> None:
         self.folder = folder
         self.start = start
-        self.events: list[ev.Event] = []  # every domain event, in the order published
+        self._events: list[ev.Event] = []  # every domain event, in the order published
+        self._running = False
+
+    @property
+    def events(self) -> list[ev.Event]:
+        if self._running:
+            self.centre.catch_up()
+        return self._events
 
     def wallclock(self) -> dt.datetime:
         return self.start + dt.timedelta(seconds=asyncio.get_running_loop().time() - self._t0)
@@ -91,14 +98,19 @@ class World:
             history, settings, self.link, folder=self.folder, time_scale=SCALE,
             clock=asyncio.get_running_loop().time, wallclock=self.wallclock,
             prompt_exists=self.pbx.sounds.duration,
-            subscribers={"test": self.events.append}))
+            subscribers={"test": self._events.append}))
         self.ctl = self.centre.controller
+        self._running = True
 
     async def stop_controller(self):
+        self.centre.catch_up()
+        self._running = False
         await self._stack.aclose()
 
     async def kill(self):
         """The controller process dies: its AMI connection drops, its tasks stop."""
+        self.centre.catch_up()
+        self._running = False
         self.link.abort()
         await self._stack.aclose()
 
@@ -114,7 +126,8 @@ class World:
         return {name: self.pbx.longest_silence(name) for name in self.callers}
 
     async def __aexit__(self, exc_type, *exc):
-        await self._stack.aclose()
+        if self._running:
+            await self.stop_controller()
         await self.server.stop()
         silences = self.silences()
         await self.pbx.close()
