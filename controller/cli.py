@@ -355,6 +355,28 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reload(args: argparse.Namespace) -> int:
+    """Asks the running controller to read its folder again (as SIGHUP does)."""
+    import urllib.error
+
+    try:
+        status, reply = _api_call(args.api, "POST", "/api/reload", {})
+    except urllib.error.URLError as err:
+        print(f"vaxel reload: no controller at {args.api}: {_why(err)}", file=sys.stderr)
+        return 1
+    if status != 200:
+        print(f"vaxel reload: {reply.get('error', status)}", file=sys.stderr)
+        for problem in reply.get("problems", []):
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    changes = reply["changes"]
+    print(f"configuration version {reply['version_id']} (activation {reply['version']}) "
+          f"active" + (":" if changes else ": no change"))
+    for change in changes:
+        print(f"  {change}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     import urllib.error
 
@@ -456,6 +478,11 @@ def build_parser() -> argparse.ArgumentParser:
     ag.add_argument("--reason", help="why, for pause")
     ag.add_argument("--api", type=_api_url, default="http://127.0.0.1:8480")
     ag.set_defaults(func=cmd_agent)
+
+    rl = sub.add_parser("reload", help="activate the edited configuration folder (needs "
+                                       "vaxel run); an error changes nothing")
+    rl.add_argument("--api", type=_api_url, default="http://127.0.0.1:8480")
+    rl.set_defaults(func=cmd_reload)
 
     stt = sub.add_parser("status", help="groups, agents and calls now (needs vaxel run)")
     stt.add_argument("--api", type=_api_url, default="http://127.0.0.1:8480")

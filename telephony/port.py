@@ -36,8 +36,9 @@ UNREACHABLE_DEVICE_STATES = frozenset({"UNAVAILABLE", "INVALID"})
 # it: the OriginateResponse Reason, and the leg's Hangup cause (Q.850) when that comes first.
 ORIGINATE_REASONS = {"0": "failed", "1": "hung up", "3": "no answer", "5": "busy",
                      "8": "congestion"}
-HANGUP_CAUSES = {"0": "failed", "1": "failed", "16": "hung up", "17": "busy", "18": "no answer",
-                 "19": "no answer", "21": "rejected", "34": "congestion", "38": "failed"}
+HANGUP_CAUSES = {"0": "failed", "1": "failed", "3": "unreachable", "16": "hung up", "17": "busy",
+                 "18": "no answer", "19": "no answer", "20": "unreachable", "21": "rejected",
+                 "34": "congestion", "38": "failed"}
 
 
 # ---- facts ---------------------------------------------------------------------------------

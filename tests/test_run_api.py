@@ -77,6 +77,59 @@ def test_vaxel_run_takes_calls_and_agents_act_through_the_api(monkeypatch, capsy
     assert "s3cret" not in out + err
 
 
+def test_vaxel_reload_activates_an_edited_folder_and_refuses_a_broken_one(monkeypatch, capsys,
+                                                                          tmp_path):
+    """Through the API (`vaxel reload`) and SIGHUP, as an administrator does it."""
+    import os
+    import shutil
+    import signal
+
+    monkeypatch.setenv("VAXEL_AMI_SECRET", "s3cret")
+    folder = tmp_path / "kommun"
+    shutil.copytree(EXAMPLE, folder)
+    config = folder / "vaxel.yaml"
+
+    async def scenario():
+        settings = load_settings(folder)
+        pbx = FakePbx(Dialplan.parse(render_extensions(settings)), time_scale=1.0)
+        user = AmiUser.from_conf(render_manager(settings, "s3cret"), settings.ami.username)
+        server = AmiServer(pbx, {"vaxel": user})
+        ami_port = await server.start()
+        api_port = free_port()
+        api = f"http://127.0.0.1:{api_port}"
+        stop = asyncio.Event()
+        running = asyncio.ensure_future(run_controller(folder, "127.0.0.1", api_port,
+                                                       ami_port, ROOT / "sounds", stop))
+        await asyncio.sleep(0.5)
+
+        def cli(*argv):
+            return asyncio.to_thread(main, list(argv))
+
+        assert await cli("reload", "--api", api) == 0  # nothing changed
+        config.write_text(config.read_text().replace("name: Växeln", "name: Växeln (kväll)"))
+        assert await cli("reload", "--api", api) == 0
+        config.write_text(config.read_text().replace("threshold: 2m", "threshold: soon", 1))
+        assert await cli("reload", "--api", api) == 1
+        os.kill(os.getpid(), signal.SIGHUP)  # the same folder, still broken: refused, logged
+        await asyncio.sleep(0.2)
+        config.write_text(config.read_text().replace("threshold: soon", "threshold: 3m", 1))
+        os.kill(os.getpid(), signal.SIGHUP)
+        await asyncio.sleep(0.2)
+        assert await cli("status", "--api", api) == 0
+        stop.set()
+        assert await running == 0
+        await server.stop()
+        await pbx.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+    out, err = capsys.readouterr()
+    assert "(activation 1) active: no change" in out
+    assert "(activation 2) active:\n  group vaxeln: name: Växeln -> Växeln (kväll)" in out
+    assert "the configuration was not accepted; the running one stays active" in err
+    assert "vaxel.yaml:170:" in err
+    assert "(activation 3)" in out  # the status after SIGHUP took the mended folder
+
+
 def test_vaxel_run_refuses_to_start_without_the_secret(monkeypatch):
     monkeypatch.delenv("VAXEL_AMI_SECRET", raising=False)
     assert asyncio.run(run_controller(EXAMPLE, "127.0.0.1", free_port())) == 2
