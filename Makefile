@@ -20,6 +20,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 	.venv/bin/pytest
 
 bench: $(STAMP)

@@ -233,7 +233,7 @@ def _hours(c: IvrConfig, r: _Report) -> None:
     from ivr.hours import DAYS
 
     for name, h in c.hours.items():
-        per_day: dict[int, list[tuple[str, tuple]]] = {}
+        per_day: dict[int, list[tuple[str, tuple[dt.time, dt.time]]]] = {}
         for spec, ranges in h.weekly.items():
             a, _, b = spec.partition("-")
             first, last = DAYS.index(a), DAYS.index(b or a)
@@ -245,19 +245,19 @@ def _hours(c: IvrConfig, r: _Report) -> None:
                                   f"{DAYS[day]}: {_fmt(rng)} overlaps {_fmt(other)} "
                                   f"(from {other_spec!r})")
                     per_day.setdefault(day, []).append((spec, rng))
-        for day in h.exceptions:
+        for date in h.exceptions:
             rule = None
-            if h.holidays == "closed" and day in public_holidays(day.year):
-                rule = f"{public_holidays(day.year)[day]} (holidays: closed)"
-            elif h.eves == "closed" and day in eves(day.year):
-                rule = f"{eves(day.year)[day]} (eves: closed)"
+            if h.holidays == "closed" and date in public_holidays(date.year):
+                rule = f"{public_holidays(date.year)[date]} (holidays: closed)"
+            elif h.eves == "closed" and date in eves(date.year):
+                rule = f"{eves(date.year)[date]} (eves: closed)"
             if rule:
-                r.add(("hours", name, "exceptions", day.isoformat()),
-                      f"{day} is {rule} and also an exception: two rules for one day; the "
+                r.add(("hours", name, "exceptions", date.isoformat()),
+                      f"{date} is {rule} and also an exception: two rules for one day; the "
                       "exception would win, so say it once")
 
 
-def _fmt(rng: tuple) -> str:
+def _fmt(rng: tuple[dt.time, dt.time]) -> str:
     return f"{rng[0]:%H:%M}-{rng[1]:%H:%M}"
 
 

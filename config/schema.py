@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from config.durations import parse_duration
+from ivr import model as ivr_model
 from overflow.policy import Condition, Destination, Rule
 from queues.group import DEFAULT_WIDENING, NO_WIDENING, GroupConfig, Strategy, WideningStep
 
@@ -346,3 +347,28 @@ class IvrConfig(_Model):
     def languages(self) -> dict[str, str]:
         """Each number's starting language, for the rendered dialplan."""
         return {number: entry.language for number, entry in self.numbers.items()}
+
+    def plan(self) -> ivr_model.Plan:
+        """The IVR's own model of this configuration (ivr/model.py); a Version compiles it
+        once (a cached property here would travel with model_copy into another config)."""
+        schedules = {name: h.schedule() for name, h in self.hours.items()}
+
+        def action(a: Action) -> ivr_model.Action:
+            return ivr_model.Action(a.group, a.menu, a.callback, a.message, a.then, a.transfer,
+                                    a.language)
+
+        def option(o: Option) -> ivr_model.Option:
+            return action(o) if isinstance(o, Action) else o
+
+        def retry(r: Retry) -> ivr_model.Retry:
+            return ivr_model.Retry(r.retries, r.prompt, action(r.then))
+
+        return ivr_model.Plan(
+            numbers={n: ivr_model.Entry(e.menu, schedules.get(e.hours or ""), e.closed_prompt,
+                                        e.language) for n, e in self.numbers.items()},
+            menus={name: ivr_model.Menu(m.prompt, {k: option(o) for k, o in m.options.items()},
+                                        m.timeout, retry(m.on_timeout), retry(m.on_invalid))
+                   for name, m in self.menus.items()},
+            groups={gid: ivr_model.GroupDoor(schedules.get(g.hours or ""), g.closed_prompt)
+                    for gid, g in self.groups.items()},
+            crisis=ivr_model.Crisis(self.crisis.active, self.crisis.prompt, self.crisis.expires))

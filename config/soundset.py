@@ -43,8 +43,8 @@ def wanted(config: IvrConfig) -> dict[str, Wanted]:
         if text.en is not None:
             out[f"en/{name}"] = Wanted(f"en/{name}", text.en, VOICES["en"])
     for lang in ("sv", "en"):
-        for part, text in part_texts(lang).items():
-            out[f"{lang}/{part}"] = Wanted(f"{lang}/{part}", text, VOICES[lang])
+        for part, said in part_texts(lang).items():
+            out[f"{lang}/{part}"] = Wanted(f"{lang}/{part}", said, VOICES[lang])
     return out
 
 

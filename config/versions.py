@@ -7,12 +7,14 @@ raises ConfigError and changes nothing: the running version stays active."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
 from config.describe import diff
 from config.loader import Loaded, load_folder
 from config.schema import IvrConfig
+from ivr.model import Plan
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,11 @@ class Version:
     @property
     def checksum(self) -> str:
         return self.loaded.checksum
+
+    @functools.cached_property
+    def plan(self) -> Plan:
+        """What the IVR runs (ivr/model.py), compiled once per version."""
+        return self.config.plan()
 
 
 class ConfigHistory:

@@ -316,7 +316,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return asyncio.run(run_controller(args.config, host, port, args.ami_port, sounds))
 
 
-def _api_call(api: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+def _api_call(api: str, method: str, path: str, body: dict[str, Any] | None = None
+              ) -> tuple[int, dict[str, Any]]:
     import urllib.error
     import urllib.request
 

@@ -70,7 +70,8 @@ async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hou
     try:
         async with open_centre(history, settings, link, folder=config_dir, sounds=SOUNDS,
                                time_scale=scale, wallclock=lambda: now,
-                               prompt_exists=pbx.sounds.duration) as centre:
+                               prompt_exists=lambda name: pbx.sounds.duration(name)
+                               is not None) as centre:
             await _demo(centre, pbx, phones, rng, minutes, scale, calls_per_hour, speed, port,
                         out)
     finally:

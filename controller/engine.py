@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import gc
 import itertools
 import logging
@@ -447,7 +448,7 @@ class Controller:
         def step(s: Step, path: tuple[str, ...]) -> None:
             self._call_event(ev.IvrStep, state, menu=s.menu, step=s.event, key=s.key, path=path)
 
-        outcome = await run_ivr(state.version.config, state.number, state.io, self.wallclock(),
+        outcome = await run_ivr(state.version.plan, state.number, state.io, self.wallclock(),
                                 self.now, crisis_switch=self.router.crisis, on_step=step)
         state.outcome = outcome
         self._call_event(ev.IvrDone, state, outcome=outcome.kind, target=outcome.target,
@@ -564,7 +565,7 @@ class Controller:
                 self._publish(ev.WrapUpStarted(at=self.now(), version=self.version.number,
                                                agent=out.agent_id, seconds=out.seconds))
                 self._timer(f"wrap:{out.agent_id}", out.seconds,
-                            lambda a=out.agent_id, t=since: self._wrap_up_over(a, t))
+                            functools.partial(self._wrap_up_over, out.agent_id, since))
             elif isinstance(out, CancelOffer):
                 state = self.calls.get(out.call_id)
                 if state is not None and state.agent_leg is not None:
@@ -683,11 +684,11 @@ class Controller:
         except LinkFault as err:  # the partner's result is unknown: the line takes them back
             self._cut_short(state, err)
             status = "UNKNOWN"
-        self._partner_result(state, status)
-        if state.phase is CallPhase.FINISHING:
+        if self._partner_result(state, status):
             await self._goodbye(state, None)
 
-    def _partner_result(self, state: CallState, status: str) -> None:
+    def _partner_result(self, state: CallState, status: str) -> bool:
+        """The partner's Dial ended: answered (the call is done), or back to the line."""
         answered = status == "ANSWER"
         self._call_event(ev.PartnerResult, state, status=status, answered=answered)
         if answered:
@@ -697,6 +698,7 @@ class Controller:
         self._apply(self.router.partner_finished(state.call_id, self.now(), answered=answered))
         if state.phase.in_line and (state.hold is None or state.hold.done()):
             self._call_task(state, self._hold(state), hold=True)
+        return answered
 
     # ---- facts about the call ----------------------------------------------------------------
 

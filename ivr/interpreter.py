@@ -17,14 +17,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from config.schema import Action, IvrConfig
+from ivr.model import Action, Plan
 
 MAX_STEPS = 40  # a caller wandering this long is sent where silence would send them
 
 
 class Digits(Protocol):
-    keys: str
-    timed_out: bool
+    @property
+    def keys(self) -> str: ...
+
+    @property
+    def timed_out(self) -> bool: ...
 
 
 class CallIO(Protocol):
@@ -59,13 +62,13 @@ class Outcome:
         return "".join(s.key or "" for s in self.path if s.event == "key")
 
 
-async def run_ivr(config: IvrConfig, number: str, io: CallIO, now: dt.datetime,
+async def run_ivr(plan: Plan, number: str, io: CallIO, now: dt.datetime,
                   clock: Callable[[], float], *, crisis_switch: bool = False,
                   on_step: Callable[[Step, tuple[str, ...]], None] | None = None) -> Outcome:
     """One caller through the menus. The crisis message plays while the configuration says so
     (crisis.active, until crisis.expires) or while the crisis switch is on. `on_step` hears
     each step as it happens, with the menus from the entry's down to the step's."""
-    entry = config.numbers[number]
+    entry = plan.numbers[number]
     start = clock()
     path: list[Step] = []
     lang = entry.language
@@ -79,19 +82,19 @@ async def run_ivr(config: IvrConfig, number: str, io: CallIO, now: dt.datetime,
     stack = [entry.menu]
     if lang != "sv":
         await io.set_language(lang)
-    if entry.hours is not None and not config.hours[entry.hours].schedule().is_open(now):
+    if entry.hours is not None and not entry.hours.is_open(now):
         log(entry.menu, "closed")
         if entry.closed_prompt:
             await io.play(sound(entry.closed_prompt, lang), escape="")
         return Outcome("closed", number, lang, tuple(path))
-    if (config.crisis.playing(now) or crisis_switch) and config.crisis.prompt:
+    if (plan.crisis.playing(now) or crisis_switch) and plan.crisis.prompt:
         log(entry.menu, "crisis")
-        await io.play(sound(config.crisis.prompt, lang), escape="")
+        await io.play(sound(plan.crisis.prompt, lang), escape="")
 
     timeouts = invalids = 0
-    for step in range(MAX_STEPS + len(config.menus) + 1):
+    for step in range(MAX_STEPS + len(plan.menus) + 1):
         name = stack[-1]
-        menu = config.menus[name]
+        menu = plan.menus[name]
         option: Action | str
         if step >= MAX_STEPS:
             # wandering too long: go where silence goes (checks guarantee it leads out)
@@ -148,8 +151,8 @@ async def run_ivr(config: IvrConfig, number: str, io: CallIO, now: dt.datetime,
             return Outcome("transfer", option.transfer, lang, tuple(path))
         gid = option.group or option.callback
         assert gid is not None
-        group = config.groups[gid]
-        if group.hours is not None and not config.hours[group.hours].schedule().is_open(now):
+        group = plan.groups[gid]
+        if group.hours is not None and not group.hours.is_open(now):
             log(name, "closed", gid)
             if group.closed_prompt:
                 await io.play(sound(group.closed_prompt, lang), escape="")

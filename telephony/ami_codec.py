@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import overload
 
 from telephony.errors import HeaderInjection
 
@@ -71,6 +72,12 @@ class Message:
 
     def __hash__(self) -> int:
         return hash(self.headers)
+
+    @overload
+    def get(self, key: str) -> str | None: ...
+
+    @overload
+    def get(self, key: str, default: str) -> str: ...
 
     def get(self, key: str, default: str | None = None) -> str | None:
         return self._index.get(key.lower(), default)

@@ -103,6 +103,7 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
     """One TCP connection. Framing and matching are the codec's and the link's."""
 
     link: AmiLink
+    closed: bool
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -171,7 +172,8 @@ class _Manager(Manager):  # type: ignore[misc]
         if self._link._closed:
             return None
         self.reconnect_timeout = self._link._next_backoff()
-        return super().connect(*args, **kwargs)
+        task: asyncio.Task[Any] | None = super().connect(*args, **kwargs)
+        return task
 
     def connection_made(self, f: asyncio.Future[Any]) -> None:
         """A failed connect is said once per reason, with the address (panoramisk logs a
@@ -393,7 +395,8 @@ class AmiLink:
             if result.response == "Error":
                 raise ActionFailed(name, result.get("Message", ""))
             return [] if listing else result
-        return result  # the items of a list action
+        listed: list[Message] = result  # the items of a list action
+        return listed
 
     def _write(self, name: str, headers: Iterable[tuple[str, str]],
                before_login: bool = False) -> str:
@@ -415,7 +418,7 @@ class AmiLink:
         try:
             action_id = msg.action_id
             pending = self._pending.get(action_id) if action_id else None
-            if pending is not None and self._answer(action_id, pending, msg):
+            if pending is not None and action_id and self._answer(action_id, pending, msg):
                 return
             if msg.event is not None:
                 self._event(msg)
@@ -437,7 +440,7 @@ class AmiLink:
         self.stats.lag_ms = 1000 * self.lag
         self._room.set()
 
-    def _answer(self, action_id: str | None, pending: _Pending, msg: Message) -> bool:
+    def _answer(self, action_id: str, pending: _Pending, msg: Message) -> bool:
         """Feeds a message to the action waiting for it; False if it is not part of the
         answer (an event that merely carries the ActionID, such as OriginateResponse)."""
         if msg.response is not None and pending.items is None:

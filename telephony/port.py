@@ -226,7 +226,7 @@ class TelephonyPort:
         await self.link.action("Redirect", [("Channel", io.channel), ("Context", PARTNER_CONTEXT),
                                             ("Exten", number), ("Priority", "1")])
 
-    async def partner_status(self, io: AgiCallIO) -> str:
+    async def partner_status(self, io: AgiCallIO) -> str | None:
         """How the partner's Dial ended (DIALSTATUS: ANSWER, BUSY, NOANSWER, ...)."""
         return await io.get_variable("DIALSTATUS")
 

@@ -20,7 +20,7 @@ NUMBER = "0812345"
 
 def ivr(answers, now=TUESDAY, config=CONFIG, number=NUMBER):
     call = ScriptedCall(list(answers))
-    outcome = asyncio.run(run_ivr(config, number, call, now, call.clock))
+    outcome = asyncio.run(run_ivr(config.plan(), number, call, now, call.clock))
     return outcome, call
 
 

@@ -44,7 +44,7 @@ async def ivr_call(keys, dialled="0812345"):
             await io.renew_lease(30)
 
     renewing = loop.create_task(keep_lease())
-    outcome = await run_ivr(config, ev["Exten"], io, NOW,
+    outcome = await run_ivr(config.plan(), ev["Exten"], io, NOW,
                             lambda: loop.time() / SCALE)
     renewing.cancel()
     language = pbx.find(ev["Channel"]).language

@@ -78,7 +78,7 @@ def test_a_call_in_progress_keeps_its_version_and_new_calls_take_the_new_one(tmp
 
     async def route(version):
         call = ScriptedCall(["1"])
-        return (await run_ivr(version.config, "0812345", call, NOW, call.clock)).target
+        return (await run_ivr(version.plan, "0812345", call, NOW, call.clock)).target
     assert asyncio.run(route(started_with)) == "barn-och-utbildning"  # finishes on version 1
     assert asyncio.run(route(history.active)) == "vaxeln"  # new calls: version 2
 

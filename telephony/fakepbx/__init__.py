@@ -4,7 +4,8 @@ Faithful to tests/fixtures/asterisk/FACTS.md and the recorded traces, which test
 """
 
 from telephony.fakepbx.dialplan import Dialplan
+from telephony.fakepbx.manager_conf import AmiUser
 from telephony.fakepbx.pbx import FakePbx, OriginateRequest
-from telephony.fakepbx.server import AmiServer, AmiUser
+from telephony.fakepbx.server import AmiServer
 
 __all__ = ["AmiServer", "AmiUser", "Dialplan", "FakePbx", "OriginateRequest"]

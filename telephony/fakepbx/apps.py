@@ -168,7 +168,8 @@ async def music_on_hold(pbx: FakePbx, ch: Channel, moh_class: str, seconds: floa
     try:
         if seconds is None:
             await asyncio.Event().wait()
-        await pbx.sleep(seconds)
+        else:
+            await pbx.sleep(seconds)
     finally:
         pbx.moh_stop(ch, event=not ch.hungup)
 

@@ -208,7 +208,9 @@ def substitute(text: str, lookup: Callable[[str], str]) -> str:
 
 def split_args(data: str) -> list[str]:
     """Application arguments: comma-separated, parentheses and quotes respected."""
-    args, depth, cur, quoted = [], 0, [], False
+    args: list[str] = []
+    cur: list[str] = []
+    depth, quoted = 0, False
     for ch in data:
         if ch == '"':
             quoted = not quoted
