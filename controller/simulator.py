@@ -4,7 +4,10 @@ against queueing theory.
 Discrete-event: a heap keyed on (time, sequence), so events at the same instant run in the order
 they were scheduled and a run is a pure function of its scenario and seed. The Router is the one
 the controller uses; the simulator only plays the world around it (callers, agents' devices, the
-partner) and measures.
+partner) and measures. Given `publish`, it tells the same domain events the controller does
+(controller/events.py: arrived, queued, offered, connected, abandoned, overflowed, partner
+result, refused, ended, the agents' states), in virtual seconds and with version 0, so a
+simulated day can feed what a real day feeds.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 from agents.agent import Agent, Membership
 from agents.state import AgentState
+from controller import events as ev
 from controller.scenario import Scenario
 from queues.commands import (
     AgentAutoPaused,
@@ -89,8 +93,10 @@ def _share(a: int, b: int) -> float:
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, progress: Callable[[float], None] | None = None) -> None:
+    def __init__(self, scenario: Scenario, progress: Callable[[float], None] | None = None,
+                 publish: Callable[[ev.Event], None] | None = None) -> None:
         self.s = scenario
+        self._publish = publish
         self.rng = random.Random(scenario.seed)
         self._progress = progress
         agents, self._shift_agents = [], []
@@ -128,6 +134,11 @@ class Simulation:
         self._predicted: dict[str, float] = {}
         self._ewt_errors: list[float] = []
         self.results = {gid: GroupResult() for gid in self._group_ids}
+
+    def _tell(self, cls: type[ev.CallEvent], now: float, call_id: str, group: str | None,
+              **fields: object) -> None:
+        if self._publish is not None:
+            self._publish(cls(at=now, version=0, call_id=call_id, group=group, **fields))
 
     def _push(self, when: float, kind: Kind, key: str) -> None:
         self._seq += 1
@@ -175,6 +186,9 @@ class Simulation:
                 self._arrival[call_id] = now
                 self._first_group[call_id] = gid
                 self.results[gid].offered += 1
+                self._tell(ev.CallArrived, now, call_id, None, number=self.s.name, caller="")
+                self._tell(ev.Queued, now, call_id, gid, position=router.waiting_count(gid) + 1,
+                           arrival=now)
                 self._apply(router.call_arrived(call_id, gid, now), now)
                 call = router.calls.get(call_id)
                 if call is not None and call.phase is CallPhase.WAITING:
@@ -190,6 +204,9 @@ class Simulation:
             elif kind is Kind.HANGUP:
                 agent = router.agents[key]
                 self._busy_time += now - agent.state_since
+                if agent.call_id is not None:
+                    self._tell(ev.CallEnded, now, agent.call_id, agent.call_group,
+                               hung_up_by="agent", phase="connected", agent=key)
                 self._apply(router.call_ended(key, now), now)
             elif kind is Kind.WRAP_UP_END:
                 agent = router.agents[key]
@@ -205,8 +222,16 @@ class Simulation:
                     res.abandoned += 1
                     res.waited += 1
                     self._predicted.pop(key, None)
+                    self._tell(ev.Abandoned, now, key, call.group_id, phase=call.phase.value,
+                               waited=now - self._arrival[key])
+                    self._tell(ev.CallEnded, now, key, call.group_id, hung_up_by="caller",
+                               phase=call.phase.value, agent=call.agent_id)
                     self._apply(router.call_left(key, now), now)
             elif kind is Kind.PARTNER_END:
+                group = router.calls[key].group_id
+                self._tell(ev.PartnerResult, now, key, group, status="ANSWER", answered=True)
+                self._tell(ev.CallEnded, now, key, group, hung_up_by="partner",
+                           phase="at_partner", agent=None)
                 self._apply(router.partner_finished(key, now, answered=True), now)
             elif kind is Kind.SHIFT_START:
                 self._login_at[key] = now
@@ -250,8 +275,10 @@ class Simulation:
         call_id = agent.call_id
         assert call_id is not None
         group = router.calls[call_id].group_id
-        router.offer_answered(agent_id, now)
+        self._apply(router.offer_answered(agent_id, now), now)
         wait = now - self._arrival[call_id]
+        self._tell(ev.Connected, now, call_id, group, agent=agent_id, waited=wait,
+                   threshold=router.group_config(group).threshold)
         res = self.results[group]
         res.answered += 1
         res.wait_total += wait
@@ -266,6 +293,8 @@ class Simulation:
 
     def _apply(self, outputs: list[Output], now: float) -> None:
         for out in outputs:
+            if self._publish is not None:
+                self._tell_output(out, now)
             if isinstance(out, OfferCall):
                 if self.s.ring_time > 0:
                     self._push(now + self.s.ring_time, Kind.ANSWER, out.agent_id)
@@ -284,6 +313,30 @@ class Simulation:
                 self._predicted.pop(out.call_id, None)
             elif isinstance(out, CancelOffer | AgentAutoPaused | AgentChanged):
                 pass  # devices in the simulator always answer; nothing rings on
+
+    def _tell_output(self, out: Output, now: float) -> None:
+        """The events of the router's outputs, as the controller tells them."""
+        publish = self._publish
+        assert publish is not None
+        if isinstance(out, AgentChanged):
+            publish(ev.AgentChanged(at=now, version=0, agent=out.agent_id,
+                                    state=out.state.value, reason=out.reason, cause=out.event,
+                                    call_id=out.call_id))
+        elif isinstance(out, StartWrapUp):
+            publish(ev.WrapUpStarted(at=now, version=0, agent=out.agent_id,
+                                     seconds=out.seconds))
+        elif isinstance(out, OfferCall):
+            self._tell(ev.Offered, now, out.call_id, out.group_id, agent=out.agent_id)
+        elif isinstance(out, SendToPartner):
+            self._tell(ev.Overflowed, now, out.call_id, out.group_id, target="partner",
+                       rule=out.reason)
+        elif isinstance(out, CallMoved):
+            self._tell(ev.Overflowed, now, out.call_id, out.from_group, target=out.to_group,
+                       rule=out.reason)
+        elif isinstance(out, RefuseCall):
+            self._tell(ev.Refused, now, out.call_id, out.group_id, why=out.reason, prompt=None)
+            self._tell(ev.CallEnded, now, out.call_id, out.group_id, hung_up_by="vaxel",
+                       phase="waiting", agent=None)
 
     def _result(self) -> SimulationResult:
         r = self.results.values()
@@ -311,6 +364,6 @@ class Simulation:
         )
 
 
-def simulate(scenario: Scenario, progress: Callable[[float], None] | None = None
-             ) -> SimulationResult:
-    return Simulation(scenario, progress).run()
+def simulate(scenario: Scenario, progress: Callable[[float], None] | None = None,
+             publish: Callable[[ev.Event], None] | None = None) -> SimulationResult:
+    return Simulation(scenario, progress, publish).run()

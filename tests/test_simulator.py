@@ -115,3 +115,35 @@ def test_a_shift_in_an_unknown_group_is_refused(tmp_path):
     p = write(tmp_path, BASE.replace("groups: {g: 1}", "groups: {nope: 1}"))
     with pytest.raises(ScenarioError, match="no group 'nope' under groups:"):
         load_scenario(p)
+
+
+def test_a_simulated_day_tells_the_events_a_real_day_does_and_the_counters_agree():
+    """The same events as the controller's, so the counters (and the call log and reports
+    that read events) give a simulated day the figures the simulator computes itself."""
+    from controller import events as ev
+    from controller.subscribers import Counters
+
+    scenario = load_scenario(ROOT / "config" / "scenarios" / "exempelkommun-monday.yaml")
+    events = []
+    result = simulate(scenario, publish=events.append)
+    counters = Counters()
+    for event in events:
+        counters(event)
+    counts = counters.counts
+    assert counts["calls"] == result.offered
+    assert counts["answered"] == result.answered
+    assert counts["abandoned"] == result.abandoned
+    assert counts["within_threshold"] == sum(g.answered_in_threshold
+                                             for g in result.groups.values())
+    assert counts["partner"] == result.overflowed and counts["refused"] == result.refused
+    assert result.answered and result.abandoned  # the day has both, or this shows nothing
+    # each call's events in the order of its life, ending once
+    by_call = {}
+    for e in events:
+        if isinstance(e, ev.CallEvent):
+            by_call.setdefault(e.call_id, []).append(type(e).__name__)
+    ended = [k for k in by_call.values() if k[-1] == "CallEnded"]
+    assert all(k.count("CallEnded") == 1 and k[:2] == ["CallArrived", "Queued"]
+               for k in by_call.values())
+    assert len(ended) == result.offered - result.unserved
+    assert {e.version for e in events} == {0}
