@@ -333,3 +333,50 @@ def test_call_events_are_frozen_and_say_their_version():
     with pytest.raises(AttributeError):
         e.agent = "bo"
     assert e.version == 3
+
+
+def test_a_bug_in_a_callers_task_is_logged_with_the_call_and_the_caller_sent_on(
+        monkeypatch, caplog):
+    """Never swallowed, never silence: in a line the caller is taken back into it (once);
+    elsewhere they hear the fallback message and the call ends."""
+    import controller.engine as engine
+
+    real_decide = engine.decide
+    failures = []
+
+    def decide_failing_once(*args):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("a bug in the announcements")
+        return real_decide(*args)
+
+    async def ivr_failing(*args, **kwargs):
+        raise ValueError("a bug in the menus")
+
+    monkeypatch.setattr(engine, "decide", decide_failing_once)
+
+    async def main():
+        async with World() as w:
+            waiting = Caller("2001", "0701112233", keys=((3.0, "0"),)).dial(w.pbx)
+            await w.until(lambda: waiting.moh_class is not None)
+            await w.until(lambda: failures)
+            w.ctl.agent_login("anna")
+            await w.until(lambda: waiting.bridge is not None)  # still served from the line
+            monkeypatch.setattr(engine, "run_ivr", ivr_failing)
+            played = []
+            w.pbx.listeners.append(lambda h: played.append(dict(h).get("Command", ""))
+                                   if h[0][1] == "AGIExecStart" else None)
+            menus = Caller("2002", "0701112244").dial(w.pbx)
+            await w.until(lambda: menus.hungup)
+            assert played[-2:] == ['STREAM FILE vaxel/sv/fallback ""', "HANGUP"]
+            call_id = f"vx-{menus.uniqueid}"
+            await w.until(lambda: w.ctl.calls.on_channel(menus.name) is None)
+            assert w.kinds(call_id) == ["CallArrived", "CallEnded"]
+            assert w.story(call_id)[-1].hung_up_by == "vaxel"
+            return f"vx-{waiting.uniqueid}", call_id
+
+    with caplog.at_level("ERROR", logger="vaxel.calls"):
+        in_line, in_menus = run(main())
+    failed = [r for r in caplog.records if "failed in phase" in r.getMessage()]
+    assert [r.getMessage().split()[1] for r in failed] == [in_line, in_menus]
+    assert all(r.exc_info for r in failed)  # with the traceback
