@@ -25,6 +25,10 @@ class AgentState(enum.Enum):
     BUSY = "busy"
     WRAP_UP = "wrap_up"
 
+    # members are singletons: identity's C hash, not Enum's hash of the name in Python (the
+    # table is looked up on every change of every agent)
+    __hash__ = object.__hash__
+
 
 class AgentEvent(enum.Enum):
     LOGIN = "login"
@@ -38,6 +42,8 @@ class AgentEvent(enum.Enum):
     HANGUP = "hangup"
     WRAPUP_DONE = "wrapup_done"
     LOGOUT = "logout"
+
+    __hash__ = object.__hash__
 
 
 S, E = AgentState, AgentEvent

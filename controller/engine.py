@@ -305,14 +305,16 @@ class Controller:
 
     def _fact(self, fact: Fact) -> None:
         match fact:
-            case CallerEntered():
-                if self.calls.on_channel(fact.channel) is None:
-                    self._new_call(fact.channel, fact.call_id, fact.caller, fact.number)
-            case ChannelGone():
+            case ChannelGone():  # the most frequent first
                 if (state := self.calls.on_channel(fact.channel)) is not None:
                     self._caller_gone(state)
                 elif self.calls.of_leg(fact.uniqueid) is not None:
                     self._leg_ended(fact.uniqueid, fact.cause)
+            case PhoneState():
+                self._phone(fact)
+            case CallerEntered():
+                if self.calls.on_channel(fact.channel) is None:
+                    self._new_call(fact.channel, fact.call_id, fact.caller, fact.number)
             case CallerBridged():
                 if (state := self.calls.on_channel(fact.channel)) is not None:
                     self._bridged(state)
@@ -322,8 +324,6 @@ class Controller:
             case BackFromPartner():
                 if (state := self.calls.on_channel(fact.channel)) is not None:
                     self._call_task(state, self._back_from_partner(state))
-            case PhoneState():
-                self._phone(fact)
             case LinkRestored():
                 log.info("AMI link up (%d channels listed)", fact.channels)
                 self._publish(ev.LinkUp(at=self.now(), version=self.version.number,
@@ -551,8 +551,10 @@ class Controller:
     # ---- the router's commands ---------------------------------------------------------------
 
     def _apply(self, outputs: list[Output]) -> None:
+        debug = log.isEnabledFor(logging.DEBUG)  # once, not for each of a call's ~10 outputs
         for out in outputs:
-            log.debug("router: %s", out)  # formatted only when DEBUG is on
+            if debug:
+                log.debug("router: %s", out)
             if isinstance(out, AgentChanged):
                 self._publish(ev.AgentChanged(at=self.now(), version=self.version.number,
                                               agent=out.agent_id, state=out.state.value,

@@ -35,6 +35,10 @@ class CallPhase(enum.Enum):
     FINISHING = "finishing"  # being hung up; its Hangup ends it
     ENDED = "ended"
 
+    # members are singletons: identity's C hash, not Enum's hash of the name in Python (the
+    # table is looked up on every change of every call)
+    __hash__ = object.__hash__
+
     @property
     def in_agi(self) -> bool:
         """The caller's channel runs vaxel's AsyncAGI: it has a lease to renew, and something
@@ -60,6 +64,8 @@ class CallEvent(enum.Enum):
     BACK = "back"
     FINISH = "finish"
     GONE = "gone"
+
+    __hash__ = object.__hash__
 
 
 P, E = CallPhase, CallEvent
