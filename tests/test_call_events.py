@@ -29,6 +29,13 @@ def config_copy(tmp_path, *replacements):
     return folder
 
 
+async def in_line(w, caller_number="0701112233"):
+    """A caller who chose växeln (0) and hears its music."""
+    ch = Caller("2001", caller_number, keys=((3.0, "0"),)).dial(w.pbx)
+    await w.until(lambda: ch.moh_class is not None)
+    return ch
+
+
 def ended(w, call_id):
     return [e for e in w.story(call_id) if isinstance(e, ev.CallEnded)]
 
@@ -117,8 +124,7 @@ def test_overflow_to_the_partner_who_is_busy_and_back_in_place():
     async def main():
         async with World() as w:
             Phone("partner-trunk", busy=True).register(w.pbx)
-            ch = Caller("2001", "0701112233", keys=((3.0, "0"),)).dial(w.pbx)
-            await w.until(lambda: ch.moh_class is not None)
+            ch = await in_line(w)
             call_id = f"vx-{ch.uniqueid}"
             w.ctl.set_crisis(True)
             await w.until(lambda: "PartnerResult" in w.kinds(call_id))
@@ -245,8 +251,7 @@ def test_a_line_being_served_drains_after_closing(tmp_path):
 def test_adopted_after_a_restart_keeps_the_place():
     async def main():
         async with World() as w:
-            ch = Caller("2001", "0701112233", keys=((3.0, "0"),)).dial(w.pbx)
-            await w.until(lambda: ch.moh_class is not None)
+            ch = await in_line(w)
             call_id = f"vx-{ch.uniqueid}"
             arrival = w.story(call_id)[2].arrival
             await w.kill()
@@ -266,10 +271,8 @@ def test_a_reload_while_callers_wait_keeps_their_place(tmp_path):
 
     async def main():
         async with World(folder) as w:
-            first = Caller("2001", "0701112233", keys=((3.0, "0"),)).dial(w.pbx)
-            await w.until(lambda: first.moh_class is not None)
-            second = Caller("2002", "0701112244", keys=((3.0, "0"),)).dial(w.pbx)
-            await w.until(lambda: second.moh_class is not None)
+            first = await in_line(w)
+            second = await in_line(w, "0701112244")
             path = folder / "vaxel.yaml"
             path.write_text(path.read_text().replace("name: Växeln", "name: Växeln (kväll)"))
             version, changes = w.centre.reload()
@@ -285,6 +288,8 @@ def test_a_reload_while_callers_wait_keeps_their_place(tmp_path):
             assert second.bridge is None and not second.hungup
             # the callers finish on the version they started on; new ones take the new one
             assert {e.version for e in w.story(f"vx-{first.uniqueid}")} == {1}
+            third = await in_line(w, "0701112255")
+            assert {e.version for e in w.story(f"vx-{third.uniqueid}")} == {2}
     run(main())
 
 
@@ -293,8 +298,7 @@ def test_a_broken_reload_changes_nothing_and_says_where(tmp_path):
 
     async def main():
         async with World(folder) as w:
-            ch = Caller("2001", "0701112233", keys=((3.0, "0"),)).dial(w.pbx)
-            await w.until(lambda: ch.moh_class is not None)
+            ch = await in_line(w)
             path = folder / "vaxel.yaml"
             path.write_text(path.read_text().replace("threshold: 2m\n    wrap_up: 10s",
                                                      "threshold: soon\n    wrap_up: 10s"))
@@ -357,8 +361,7 @@ def test_a_bug_in_a_callers_task_is_logged_with_the_call_and_the_caller_sent_on(
 
     async def main():
         async with World() as w:
-            waiting = Caller("2001", "0701112233", keys=((3.0, "0"),)).dial(w.pbx)
-            await w.until(lambda: waiting.moh_class is not None)
+            waiting = await in_line(w)
             await w.until(lambda: failures)
             w.ctl.agent_login("anna")
             await w.until(lambda: waiting.bridge is not None)  # still served from the line
@@ -376,7 +379,7 @@ def test_a_bug_in_a_callers_task_is_logged_with_the_call_and_the_caller_sent_on(
             return f"vx-{waiting.uniqueid}", call_id
 
     with caplog.at_level("ERROR", logger="vaxel.calls"):
-        in_line, in_menus = run(main())
+        waited, chose = run(main())
     failed = [r for r in caplog.records if "failed in phase" in r.getMessage()]
-    assert [r.getMessage().split()[1] for r in failed] == [in_line, in_menus]
+    assert [r.getMessage().split()[1] for r in failed] == [waited, chose]
     assert all(r.exc_info for r in failed)  # with the traceback

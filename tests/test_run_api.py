@@ -2,6 +2,7 @@
 `vaxel status`: a real Asterisk can be tested unattended the same way."""
 
 import asyncio
+import contextlib
 import datetime as dt
 import socket
 from pathlib import Path
@@ -23,47 +24,56 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_vaxel_run_takes_calls_and_agents_act_through_the_api(monkeypatch, capsys):
-    monkeypatch.setenv("VAXEL_AMI_SECRET", "s3cret")
+def cli(*argv):
+    """A `vaxel` command, as a terminal runs it (in a thread: the controller runs here)."""
+    return asyncio.to_thread(main, list(argv))
 
-    async def scenario():
-        settings = load_settings(EXAMPLE)
-        pbx = FakePbx(Dialplan.parse(render_extensions(settings)), time_scale=1.0)
-        pbx.sounds.add_dir(ROOT / "sounds")
-        Phone("anna", answer_after=0.2, talk=0.5).register(pbx)
-        user = AmiUser.from_conf(render_manager(settings, "s3cret"), settings.ami.username)
-        server = AmiServer(pbx, {"vaxel": user})
-        ami_port = await server.start()
-        api_port = free_port()
-        api = f"http://127.0.0.1:{api_port}"
-        stop = asyncio.Event()
-        tuesday = dt.datetime(2026, 11, 24, 10, 0)  # open: today may be a Sunday
-        running = asyncio.ensure_future(run_controller(EXAMPLE, "127.0.0.1", api_port,
-                                                       ami_port, ROOT / "sounds", stop,
-                                                       wallclock=lambda: tuesday))
-        await asyncio.sleep(0.5)
 
-        def cli(*argv):
-            return asyncio.to_thread(main, list(argv))
-
-        assert await cli("agent", "login", "anna", "--api", api) == 0
-        assert await cli("agent", "pause", "anna", "--api", api) == 2  # no reason
-        assert await cli("agent", "pause", "anna", "--reason", "lunch", "--api", api) == 0
-        assert await cli("agent", "login", "nobody", "--api", api) == 1
-        assert await cli("agent", "ready", "anna", "--api", api) == 0
-        # a key while the menu plays (one pressed before it starts would be lost, as on Asterisk)
-        caller = Caller("2001", "0701112233", keys=((2.0, "1"),))
-        ch = caller.dial(pbx)
-        for _ in range(400):
-            if ch.bridge is not None:
-                break
-            await asyncio.sleep(0.05)
-        assert ch.bridge is not None
-        assert await cli("status", "--api", api) == 0
+@contextlib.asynccontextmanager
+async def vaxel_running(folder, wallclock=None):
+    """`vaxel run` on `folder` against a fake Asterisk on 127.0.0.1: (the PBX, the API's URL)."""
+    settings = load_settings(folder)
+    pbx = FakePbx(Dialplan.parse(render_extensions(settings)), time_scale=1.0)
+    pbx.sounds.add_dir(ROOT / "sounds")
+    user = AmiUser.from_conf(render_manager(settings, "s3cret"), settings.ami.username)
+    server = AmiServer(pbx, {"vaxel": user})
+    ami_port = await server.start()
+    api_port = free_port()
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(run_controller(folder, "127.0.0.1", api_port, ami_port,
+                                                   ROOT / "sounds", stop, wallclock=wallclock))
+    await asyncio.sleep(0.5)
+    try:
+        yield pbx, f"http://127.0.0.1:{api_port}"
+    finally:
         stop.set()
         assert await running == 0
         await server.stop()
         await pbx.close()
+
+
+def test_vaxel_run_takes_calls_and_agents_act_through_the_api(monkeypatch, capsys):
+    monkeypatch.setenv("VAXEL_AMI_SECRET", "s3cret")
+    tuesday = dt.datetime(2026, 11, 24, 10, 0)  # open: today may be a Sunday
+
+    async def scenario():
+        async with vaxel_running(EXAMPLE, lambda: tuesday) as (pbx, api):
+            Phone("anna", answer_after=0.2, talk=0.5).register(pbx)
+            assert await cli("agent", "login", "anna", "--api", api) == 0
+            assert await cli("agent", "pause", "anna", "--api", api) == 2  # no reason
+            assert await cli("agent", "pause", "anna", "--reason", "lunch", "--api", api) == 0
+            assert await cli("agent", "login", "nobody", "--api", api) == 1
+            assert await cli("agent", "ready", "anna", "--api", api) == 0
+            # a key while the menu plays (one pressed before it starts would be lost, as on
+            # Asterisk)
+            caller = Caller("2001", "0701112233", keys=((2.0, "1"),))
+            ch = caller.dial(pbx)
+            for _ in range(400):
+                if ch.bridge is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert ch.bridge is not None
+            assert await cli("status", "--api", api) == 0
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
     out, err = capsys.readouterr()
@@ -90,36 +100,18 @@ def test_vaxel_reload_activates_an_edited_folder_and_refuses_a_broken_one(monkey
     config = folder / "vaxel.yaml"
 
     async def scenario():
-        settings = load_settings(folder)
-        pbx = FakePbx(Dialplan.parse(render_extensions(settings)), time_scale=1.0)
-        user = AmiUser.from_conf(render_manager(settings, "s3cret"), settings.ami.username)
-        server = AmiServer(pbx, {"vaxel": user})
-        ami_port = await server.start()
-        api_port = free_port()
-        api = f"http://127.0.0.1:{api_port}"
-        stop = asyncio.Event()
-        running = asyncio.ensure_future(run_controller(folder, "127.0.0.1", api_port,
-                                                       ami_port, ROOT / "sounds", stop))
-        await asyncio.sleep(0.5)
-
-        def cli(*argv):
-            return asyncio.to_thread(main, list(argv))
-
-        assert await cli("reload", "--api", api) == 0  # nothing changed
-        config.write_text(config.read_text().replace("name: Växeln", "name: Växeln (kväll)"))
-        assert await cli("reload", "--api", api) == 0
-        config.write_text(config.read_text().replace("threshold: 2m", "threshold: soon", 1))
-        assert await cli("reload", "--api", api) == 1
-        os.kill(os.getpid(), signal.SIGHUP)  # the same folder, still broken: refused, logged
-        await asyncio.sleep(0.2)
-        config.write_text(config.read_text().replace("threshold: soon", "threshold: 3m", 1))
-        os.kill(os.getpid(), signal.SIGHUP)
-        await asyncio.sleep(0.2)
-        assert await cli("status", "--api", api) == 0
-        stop.set()
-        assert await running == 0
-        await server.stop()
-        await pbx.close()
+        async with vaxel_running(folder) as (_, api):
+            assert await cli("reload", "--api", api) == 0  # nothing changed
+            config.write_text(config.read_text().replace("name: Växeln", "name: Växeln (kväll)"))
+            assert await cli("reload", "--api", api) == 0
+            config.write_text(config.read_text().replace("threshold: 2m", "threshold: soon", 1))
+            assert await cli("reload", "--api", api) == 1
+            os.kill(os.getpid(), signal.SIGHUP)  # the same folder, still broken: refused, logged
+            await asyncio.sleep(0.2)
+            config.write_text(config.read_text().replace("threshold: soon", "threshold: 3m", 1))
+            os.kill(os.getpid(), signal.SIGHUP)
+            await asyncio.sleep(0.2)
+            assert await cli("status", "--api", api) == 0
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
     out, err = capsys.readouterr()
