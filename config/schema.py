@@ -309,6 +309,41 @@ class Agent(_Model):
     groups: dict[Name, Annotated[int, Field(ge=1, le=9)]]
 
 
+EnvName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,60}$")]  # an environment variable
+Callers = Literal["full", "pseudonym", "none"]
+
+
+class Mqtt(_Model):
+    """The broker the events go to (docs/asyncapi.yaml): off without this section."""
+
+    host: str = Field(pattern=r"^[A-Za-z0-9.:-]{1,255}$")
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = Field(None, pattern=r"^[^\s]{1,100}$")
+    password_env: EnvName | None = None  # the password is read from this variable, never YAML
+    callers: Callers = "pseudonym"  # the caller's number: a wallboard needs none
+    buffer: int = Field(50_000, ge=100, le=10_000_000)  # events kept while the broker is away
+
+
+class Webhook(_Model):
+    """A case system that takes the events as signed HTTP POSTs."""
+
+    name: Name
+    url: str = Field(pattern=r"^https?://[^\s]{1,2000}$")
+    secret_env: EnvName  # the HMAC key is read from this variable, never YAML
+    callers: Callers = "full"
+    timeout: PositiveDuration = 10.0
+    keep: PositiveDuration = 24 * 3600.0  # an undelivered event is tried this long
+
+
+class Events(_Model):
+    """Live events for the case system and wallboards (docs/events.md)."""
+
+    site: Name = "kommun"  # vaxel/<site>/... on MQTT, "site" in every payload
+    mqtt: Mqtt | None = None
+    webhooks: list[Webhook] = []
+    pseudonym_key_env: EnvName | None = None  # else a new key each start
+
+
 class Partner(_Model):
     max_concurrent: int | None = Field(None, ge=0)
     max_per_hour: int | None = Field(None, ge=0)
@@ -339,6 +374,7 @@ class IvrConfig(_Model):
     partner: Partner = Partner()
     transfer_allowlist: list[PhoneNumber] = []
     overload: Overload = Overload()
+    events: Events = Events()
 
     def local_time(self, moment: dt.datetime) -> dt.datetime:
         """An aware moment as the centre's wall clock reads it (naive, as hours compare)."""

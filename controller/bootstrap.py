@@ -13,24 +13,74 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from config.describe import diff
 from config.errors import ConfigError, Problem
+from config.schema import Events
 from config.versions import ConfigHistory, Version
 from controller.bus import Bus, Subscription, catch_up, consume
 from controller.configuration import load_configuration
 from controller.engine import Controller
 from controller.events import Event
 from controller.subscribers import CallJournal, Counters
+from integrations.mqtt import MqttPublisher, MqttTarget, group_lines
+from integrations.webhook import Spool, WebhookSender, WebhookTarget
 from queues.lifecycle import CallPhase
 from telephony.ami_link import AmiLink
 from telephony.dialplan import DialplanSettings
 
 log = logging.getLogger("vaxel")
+
+
+class Integration(Protocol):
+    """A publisher to the outside (MQTT, a webhook): a subscriber with a loop of its own."""
+
+    async def run(self) -> None: ...
+    def stop(self) -> None: ...
+    def statistics(self) -> dict[str, Any]: ...
+
+
+class MissingSecret(Exception):
+    """A secret the configuration names is not in the environment."""
+
+
+def state_folder() -> Path:
+    """Where vaxel keeps what must survive a restart (the webhooks' spools)."""
+    return Path(os.environ.get("VAXEL_STATE_DIR") or Path.home() / ".local/state/vaxel")
+
+
+def integrations(events: Events, bus: Bus, groups: Callable[[], dict[str, dict[str, Any]]],
+                 state: Path, environ: Mapping[str, str] = os.environ
+                 ) -> dict[str, Integration]:
+    """The publishers the configuration asks for (none without an `events:` section). Raises
+    MissingSecret naming the variable when a password or secret is not set."""
+    def secret(name: str | None, what: str) -> str | None:
+        if name is None:
+            return None
+        if not environ.get(name):
+            raise MissingSecret(f"events: {what} is read from ${name}, which is not set")
+        return environ[name]
+
+    key_text = secret(events.pseudonym_key_env, "the pseudonyms' key")
+    key = key_text.encode() if key_text else os.urandom(32)
+    out: dict[str, Integration] = {}
+    if (m := events.mqtt) is not None:
+        target = MqttTarget(m.host, m.port, events.site, m.username,
+                            secret(m.password_env, "the MQTT password"), m.callers, key)
+        out["mqtt"] = MqttPublisher(target, bus.subscribe("mqtt", limit=m.buffer), groups)
+    for hook in events.webhooks:
+        hook_secret = secret(hook.secret_env, f"webhook {hook.name}'s secret") or ""
+        target_w = WebhookTarget(hook.name, hook.url, hook_secret.encode(), events.site,
+                                 hook.callers, key, hook.timeout, hook.keep)
+        out[f"webhook {hook.name}"] = WebhookSender(
+            target_w, bus.subscribe(f"webhook {hook.name}"),
+            Spool(state / f"webhook-{hook.name}.sqlite"))
+    return out
 
 
 @dataclass
@@ -46,6 +96,7 @@ class Centre:
     api_address: tuple[str, int] | None = None
     # the in-process subscribers (counters, journal, the tests'): they catch up before a read
     readable: tuple[tuple[Subscription, Callable[[Event], None]], ...] = ()
+    integrations: dict[str, Integration] = field(default_factory=dict)
 
     def catch_up(self) -> None:
         for sub, handler in self.readable:
@@ -95,9 +146,12 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
                       time_scale: float = 1.0,
                       prompt_exists: Callable[[str], bool] | None = None,
                       subscribers: dict[str, Callable[[Event], None]] | None = None,
+                      state: Path | None = None, environ: Mapping[str, str] = os.environ,
                       ) -> AsyncIterator[Centre]:
     """The contact centre running until the block ends. `api` serves the HTTP API there
-    (raises OSError if the address is taken); `subscribers` adds handlers to the bus."""
+    (raises OSError if the address is taken); `subscribers` adds handlers to the bus; the
+    configuration's `events:` section starts MQTT and the webhooks (secrets from `environ`,
+    spools under `state`; raises MissingSecret before anything starts)."""
     from web.api import serve  # the web imports the bootstrap's Centre
 
     async with contextlib.AsyncExitStack() as stack:
@@ -114,12 +168,28 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
             stack.callback(task.cancel)
         ctl = Controller(history.active, settings, link, bus=bus, clock=clock,
                          wallclock=wallclock, time_scale=time_scale, prompt_exists=prompt_exists)
+        outside = integrations(history.active.config.events, bus,
+                               group_lines(ctl.router.statistics), state or state_folder(),
+                               environ)
+        for publisher in outside.values():  # stopped after the controller: the last events go
+            running = tasks.create_task(publisher.run())
+            stack.push_async_callback(_finish, publisher, running)
         ctl.start()
         stack.push_async_callback(ctl.stop)
         centre = Centre(ctl, history, counters, journal, folder, sounds, readable=tuple(
-            (subscriptions[name], handler) for name, handler in handlers.items()))
+            (subscriptions[name], handler) for name, handler in handlers.items()),
+            integrations=outside)
         if api is not None:
             runner = await serve(centre, *api)
             stack.push_async_callback(runner.cleanup)
             centre.api_address = api
         yield centre
+
+
+async def _finish(publisher: Integration, running: asyncio.Task[None],
+                  timeout: float = 5.0) -> None:
+    """A publisher's clean stop: what is queued goes out (or to its spool) within `timeout`."""
+    publisher.stop()
+    done, _ = await asyncio.wait([running], timeout=timeout)
+    if not done:
+        running.cancel()

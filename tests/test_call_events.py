@@ -3,7 +3,6 @@ of call, through the fake PBX on the virtual clock. These sequences are what the
 KPIs, MQTT and the web pages will be built on (docs/events.md)."""
 
 import datetime as dt
-import shutil
 
 import pytest
 
@@ -13,20 +12,7 @@ from controller import events as ev
 from queues.lifecycle import CallPhase
 from telephony.fakepbx.actors import Caller, Phone
 
-from .world import EXAMPLE, World, run
-
-
-def config_copy(tmp_path, *replacements):
-    """Exempelkommun with some lines of vaxel.yaml changed (each: old text, new text)."""
-    folder = tmp_path / "kommun"
-    shutil.copytree(EXAMPLE, folder)
-    path = folder / "vaxel.yaml"
-    text = path.read_text()
-    for old, new in replacements:
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    path.write_text(text)
-    return folder
+from .world import World, config_copy, run
 
 
 async def in_line(w, caller_number="0701112233"):

@@ -10,6 +10,8 @@ MAX_SILENCE of nothing, unless the test says why it may (`w.silence_expected = "
 import asyncio
 import contextlib
 import datetime as dt
+import shutil
+import tempfile
 from pathlib import Path
 
 from config.loader import load_folder
@@ -32,15 +34,32 @@ TUESDAY = dt.datetime(2026, 11, 24, 10, 0)
 MAX_SILENCE = 1.0  # seconds
 
 
+def config_copy(tmp_path, *replacements, append=""):
+    """Exempelkommun with some lines of vaxel.yaml changed (each: old text, new text), and
+    `append` added at its end."""
+    folder = tmp_path / "kommun"
+    shutil.copytree(EXAMPLE, folder)
+    path = folder / "vaxel.yaml"
+    text = path.read_text()
+    for old, new in replacements:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    path.write_text(text + append)
+    return folder
+
+
 class World:
     """`folder` is the configuration (default Exempelkommun); `start` the wall-clock moment the
     world begins, which moves on with the loop's (virtual) clock."""
 
     silence_expected: str | None = None  # why this test's callers may hear nothing a while
 
-    def __init__(self, folder: Path = EXAMPLE, start: dt.datetime = TUESDAY) -> None:
+    def __init__(self, folder: Path = EXAMPLE, start: dt.datetime = TUESDAY,
+                 environ: dict[str, str] | None = None) -> None:
         self.folder = folder
         self.start = start
+        self.environ = environ or {}  # the secrets the configuration's events: section names
+        self.state = Path(tempfile.mkdtemp(prefix="vaxel-state-"))
         self._events: list[ev.Event] = []  # every domain event, in the order published
         self._running = False
 
@@ -98,7 +117,8 @@ class World:
             history, settings, self.link, folder=self.folder, time_scale=SCALE,
             clock=asyncio.get_running_loop().time, wallclock=self.wallclock,
             prompt_exists=self.pbx.sounds.duration,
-            subscribers={"test": self._events.append}))
+            subscribers={"test": self._events.append}, state=self.state,
+            environ=self.environ))
         self.ctl = self.centre.controller
         self._running = True
 
@@ -131,6 +151,7 @@ class World:
         await self.server.stop()
         silences = self.silences()
         await self.pbx.close()
+        shutil.rmtree(self.state, ignore_errors=True)
         if exc_type is None and self.silence_expected is None:
             loud = {n: round(s, 2) for n, s in silences.items() if s > MAX_SILENCE}
             assert not loud, f"callers heard nothing for longer than {MAX_SILENCE} s: {loud}"

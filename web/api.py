@@ -51,6 +51,7 @@ def status(centre: Centre) -> dict[str, Any]:
                   for s in ctl.calls},
         "counts": centre.statistics(),
         "subscribers": centre.bus.statistics(),
+        "integrations": {name: i.statistics() for name, i in centre.integrations.items()},
     }
 
 

@@ -1,0 +1,229 @@
+"""The events on a real mosquitto (Debian's broker, a password file, a free local port): a whole
+call in order, retained state for a late subscriber, the will when the controller dies, the
+broker restarted during calls, and a full buffer counted."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import aiomqtt
+import pytest
+
+from agents import AgentState
+from controller import events as ev
+from controller.bus import Bus
+from integrations.mqtt import MqttPublisher, MqttTarget
+from telephony.fakepbx.actors import Caller
+
+from .mosquitto import PASSWORD, USER, Mosquitto
+from .world import ROOT, World, config_copy, run
+
+SITE = "test"
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Mosquitto(tmp_path)
+    b.start()
+    yield b
+    b.stop()
+
+
+def mqtt_config(tmp_path, port, extra=""):
+    return config_copy(tmp_path, append=textwrap.dedent(f"""
+        events:
+          site: {SITE}
+          mqtt:
+            host: 127.0.0.1
+            port: {port}
+            username: {USER}
+            password_env: VAXEL_MQTT_PASSWORD
+        {extra}"""))
+
+
+ENV = {"VAXEL_MQTT_PASSWORD": PASSWORD}
+
+
+class Watcher:
+    """A subscriber, as a wallboard or a case system is one."""
+
+    def __init__(self, port, topic="vaxel/#"):
+        self.port, self.topic = port, topic
+        self.messages: list[tuple[str, bytes, bool]] = []
+
+    async def __aenter__(self):
+        self._client = aiomqtt.Client("127.0.0.1", self.port, username=USER, password=PASSWORD)
+        await self._client.__aenter__()
+        await self._client.subscribe(self.topic, qos=1)
+        self._task = asyncio.get_running_loop().create_task(self._read())
+        return self
+
+    async def _read(self):
+        async for m in self._client.messages:
+            self.messages.append((str(m.topic), m.payload, m.retain))
+
+    async def __aexit__(self, *exc):
+        self._task.cancel()
+        await self._client.__aexit__(None, None, None)
+
+    def events(self, prefix):
+        return [json.loads(p) for t, p, _ in self.messages if t.startswith(prefix)]
+
+    def retained(self):
+        return {t: p for t, p, r in self.messages if r}
+
+
+def test_a_whole_call_in_order_with_the_callers_number_pseudonymised(broker, tmp_path):
+    folder = mqtt_config(tmp_path / "c", broker.port)
+
+    async def main():
+        async with World(folder, environ=ENV) as w, Watcher(broker.port) as watch:
+            await w.until(lambda: w.centre.integrations["mqtt"].statistics()["connected"])
+            w.ctl.agent_login("anna")
+            ch = Caller("2001", "0701112233", keys=((3.0, "1"),)).dial(w.pbx)
+            await w.until(lambda: ch.hungup and not w.ctl.calls)
+            call_id = f"vx-{ch.uniqueid}"
+            await w.until(lambda: any(e["event"] == "CallEnded"
+                                      for e in watch.events(f"vaxel/{SITE}/calls/")))
+            got = watch.events(f"vaxel/{SITE}/calls/{call_id}/")
+            assert [e["event"] for e in got] == [type(e).__name__ for e in w.events_of(call_id)]
+            assert [e["seq"] for e in got] == sorted(e["seq"] for e in got)
+            assert all(e["schema"] == 1 and e["site"] == SITE and e["call_id"] == call_id
+                       for e in got)
+            arrived = got[0]
+            assert arrived["caller"].startswith("p-") and "0701112233" not in json.dumps(got)
+            topics = [t for t, _, _ in watch.messages if call_id in t]
+            assert topics[0] == f"vaxel/{SITE}/calls/{call_id}/CallArrived"
+            status = [p for t, p, _ in watch.messages if t == f"vaxel/{SITE}/status"]
+            assert status[-1] == b"online"
+    run(main())
+
+
+def test_a_late_subscriber_gets_the_retained_state(broker, tmp_path):
+    folder = mqtt_config(tmp_path / "c", broker.port)
+
+    async def main():
+        async with World(folder, environ=ENV) as w:
+            w.ctl.agent_login("anna")
+            w.ctl.agent_login("bo")
+            w.ctl.agent_pause("bo", "lunch")
+            publisher = w.centre.integrations["mqtt"]
+            await w.until(lambda: publisher.statistics()["published"] >= 3)
+            async with Watcher(broker.port) as late:
+                await w.until(lambda: len(late.retained()) >= 3 + len(w.ctl.router.group_ids()))
+                retained = late.retained()
+            assert retained[f"vaxel/{SITE}/status"] == b"online"
+            bo = json.loads(retained[f"vaxel/{SITE}/agents/bo"])
+            assert (bo["state"], bo["reason"]) == ("paused", "lunch")
+            assert json.loads(retained[f"vaxel/{SITE}/agents/anna"])["state"] == "ready"
+            vaxeln = json.loads(retained[f"vaxel/{SITE}/groups/vaxeln"])
+            assert vaxeln["logged_in"] == 1 and vaxeln["waiting"] == 0
+    run(main())
+
+
+PUBLISHER_ALONE = """
+import asyncio, sys
+from controller.bus import Bus
+from integrations.mqtt import MqttPublisher, MqttTarget
+async def main():
+    pub = MqttPublisher(MqttTarget("127.0.0.1", int(sys.argv[1]), "test", sys.argv[2],
+                                   sys.argv[3]), Bus().subscribe("mqtt"))
+    task = asyncio.get_running_loop().create_task(pub.run())
+    while not pub.statistics()["connected"]:
+        await asyncio.sleep(0.01)
+    print("up", flush=True)
+    await task
+asyncio.run(main())
+"""
+
+
+def test_the_will_says_offline_when_the_controller_dies(broker):
+    async def main():
+        async with Watcher(broker.port, f"vaxel/{SITE}/status") as watch:
+            proc = subprocess.Popen([sys.executable, "-c", PUBLISHER_ALONE, str(broker.port),
+                                     USER, PASSWORD], stdout=subprocess.PIPE, cwd=ROOT,
+                                    env={**os.environ, "PYTHONPATH": str(ROOT)})
+            assert await asyncio.to_thread(proc.stdout.readline) == b"up\n"
+            for _ in range(200):
+                if watch.messages:
+                    break
+                await asyncio.sleep(0.01)
+            os.kill(proc.pid, signal.SIGKILL)  # no DISCONNECT: the broker sends the will
+            proc.wait()
+            for _ in range(500):
+                if [p for _, p, _ in watch.messages][-1:] == [b"offline"]:
+                    break
+                await asyncio.sleep(0.01)
+            return [p for _, p, _ in watch.messages]
+
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == [b"online", b"offline"]
+
+
+def test_the_broker_restarted_during_calls_affects_no_call_and_the_state_comes_back(
+        broker, tmp_path):
+    folder = mqtt_config(tmp_path / "c", broker.port)
+
+    async def main():
+        async with World(folder, environ=ENV) as w:
+            publisher = w.centre.integrations["mqtt"]
+            await w.until(lambda: publisher.statistics()["connected"])
+            w.ctl.agent_login("anna")
+            broker.stop()  # without persistence: it forgets the retained state
+            ch = Caller("2001", "0701112233", keys=((3.0, "1"),)).dial(w.pbx)
+            await w.until(lambda: ch.hungup and not w.ctl.calls)
+            assert w.statistics()["answered"] == 1  # the call went on as ever
+            anna = w.ctl.router.agents["anna"]
+            await w.until(lambda: anna.state is AgentState.READY)
+            assert not publisher.statistics()["connected"]
+            assert publisher.statistics()["queued"] > 0  # the call's events wait
+            broker.start()
+            async with Watcher(broker.port) as watch:
+                await w.until(lambda: publisher.statistics()["connected"], seconds=120)
+                call_id = f"vx-{ch.uniqueid}"
+                await w.until(lambda: any(e["event"] == "CallEnded" for e in watch.events(
+                    f"vaxel/{SITE}/calls/{call_id}/")))
+            got = [e["event"] for e in watch.events(f"vaxel/{SITE}/calls/{call_id}/")]
+            assert got == [type(e).__name__ for e in w.events_of(call_id)]
+            async with Watcher(broker.port, f"vaxel/{SITE}/agents/#") as late:
+                await w.until(lambda: f"vaxel/{SITE}/agents/anna" in late.retained())
+                retained = late.retained()
+            assert json.loads(retained[f"vaxel/{SITE}/agents/anna"])["state"] == "ready"
+            assert publisher.statistics()["dropped"] == 0 and publisher.stats.connects == 2
+    run(main())
+
+
+def test_a_full_buffer_drops_the_newest_and_counts_them(tmp_path):
+    """The broker away, 150 events for a buffer of 100: 50 counted as dropped, the 100 sent
+    when it is back; publishing never waited."""
+    b = Mosquitto(tmp_path)
+
+    async def main():
+        bus = Bus()
+        publisher = MqttPublisher(MqttTarget("127.0.0.1", b.port, SITE, USER, PASSWORD),
+                                  bus.subscribe("mqtt", limit=100))
+        task = asyncio.get_running_loop().create_task(publisher.run())
+        for n in range(150):
+            bus.publish(ev.CrisisSwitched(at=float(n), version=1, on=n % 2 == 0))
+        await asyncio.sleep(0.3)
+        stats = publisher.statistics()
+        assert (stats["connected"], stats["queued"], stats["dropped"]) == (False, 100, 50)
+        b.start()
+        async with Watcher(b.port, f"vaxel/{SITE}/centre/#") as watch:
+            for _ in range(1000):
+                if len(watch.messages) == 100:
+                    break
+                await asyncio.sleep(0.02)
+            publisher.stop()
+            await task
+        return [json.loads(p)["at"] for _, p, _ in watch.messages], publisher.statistics()
+
+    try:
+        ats, stats = asyncio.run(asyncio.wait_for(main(), 60))
+    finally:
+        b.stop()
+    assert ats == [float(n) for n in range(100)]  # the oldest kept, in order
+    assert stats["published"] >= 100 and stats["dropped"] == 50
