@@ -14,7 +14,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -154,36 +154,68 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
     spools under `state`; raises MissingSecret before anything starts)."""
     from web.api import serve  # the web imports the bootstrap's Centre
 
+    error: BaseException | None = None
     async with contextlib.AsyncExitStack() as stack:
-        await link.start(wait=wait_for_link)
-        stack.push_async_callback(link.close)
-        tasks = await stack.enter_async_context(asyncio.TaskGroup())
         bus = Bus()
         counters, journal = Counters(), CallJournal()
         handlers: dict[str, Callable[[Any], None]] = {"counters": counters, "journal": journal,
                                                       **(subscribers or {})}
         subscriptions = {name: bus.subscribe(name) for name in handlers}
-        for name, handler in handlers.items():
-            task = tasks.create_task(consume(subscriptions[name], handler))
-            stack.callback(task.cancel)
         ctl = Controller(history.active, settings, link, bus=bus, clock=clock,
                          wallclock=wallclock, time_scale=time_scale, prompt_exists=prompt_exists)
+        # what can be refused is refused before anything runs (MissingSecret, OSError)
         outside = integrations(history.active.config.events, bus,
                                group_lines(ctl.router.statistics), state or state_folder(),
                                environ)
-        for publisher in outside.values():  # stopped after the controller: the last events go
-            running = tasks.create_task(publisher.run())
-            stack.push_async_callback(_finish, publisher, running)
-        ctl.start()
-        stack.push_async_callback(ctl.stop)
         centre = Centre(ctl, history, counters, journal, folder, sounds, readable=tuple(
             (subscriptions[name], handler) for name, handler in handlers.items()),
             integrations=outside)
-        if api is not None:
-            runner = await serve(centre, *api)
-            stack.push_async_callback(runner.cleanup)
-            centre.api_address = api
-        yield centre
+        runner = await serve(centre, *api) if api is not None else None
+        stop_api = _once(runner.cleanup if runner is not None else None)
+        stack.push_async_callback(stop_api)  # should what follows fail
+        centre.api_address = api
+        await link.start(wait=wait_for_link)
+        stack.push_async_callback(link.close)
+        # the background tasks; none of them raises (each is supervised), so the group never
+        # cancels the calls for a subscriber's or a publisher's fault
+        tasks = await stack.enter_async_context(asyncio.TaskGroup())
+        for name, handler in handlers.items():
+            task = tasks.create_task(consume(subscriptions[name], handler))
+            stack.callback(task.cancel)
+        for name, publisher in outside.items():  # stopped after the controller: the last go
+            running = tasks.create_task(_supervised(name, publisher))
+            stack.push_async_callback(_finish, publisher, running)
+        ctl.start()
+        stack.push_async_callback(ctl.stop)
+        stack.push_async_callback(stop_api)  # the first to stop: no request meets a stopped one
+        try:
+            yield centre
+        except BaseException as err:  # the caller's: raised again, unwrapped, after teardown
+            error = err
+    if error is not None:
+        raise error
+
+
+def _once(close: Callable[[], Awaitable[None]] | None) -> Callable[[], Awaitable[None]]:
+    done = False
+
+    async def closer() -> None:
+        nonlocal done
+        if close is not None and not done:
+            done = True
+            await close()
+    return closer
+
+
+async def _supervised(name: str, publisher: Integration, pause: float = 5.0) -> None:
+    """A publisher's loop, started again after a bug in it (logged), until it returns."""
+    while True:
+        try:
+            await publisher.run()
+            return
+        except Exception:
+            log.exception("%s failed; starting it again in %.0f s (events wait)", name, pause)
+            await asyncio.sleep(pause)
 
 
 async def _finish(publisher: Integration, running: asyncio.Task[None],

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from config.errors import ConfigError
 from config.versions import ConfigHistory
-from controller.bootstrap import Centre, open_centre
+from controller.bootstrap import Centre, MissingSecret, open_centre
 from controller.configuration import load_configuration
 from telephony.ami_link import AmiLink
 
@@ -68,6 +68,9 @@ async def run_controller(config_dir: Path, api_host: str, api_port: int,
             log.info("stopping: %d calls keep their lease", len(centre.controller.calls))
     except OSError as err:
         log.error("cannot serve the API on %s:%d: %s", api_host, api_port, err.strerror)
+        return 2
+    except MissingSecret as err:
+        log.error("%s", err)
         return 2
     return 0
 

@@ -19,7 +19,7 @@ from controller.bus import Bus
 from integrations.mqtt import MqttPublisher, MqttTarget
 from telephony.fakepbx.actors import Caller
 
-from .mosquitto import PASSWORD, USER, Mosquitto
+from .mosquitto import PASSWORD, USER, password_broker
 from .world import ROOT, World, config_copy, run
 
 SITE = "test"
@@ -27,7 +27,7 @@ SITE = "test"
 
 @pytest.fixture
 def broker(tmp_path):
-    b = Mosquitto(tmp_path)
+    b = password_broker(tmp_path)
     b.start()
     yield b
     b.stop()
@@ -199,7 +199,7 @@ def test_the_broker_restarted_during_calls_affects_no_call_and_the_state_comes_b
 def test_a_full_buffer_drops_the_newest_and_counts_them(tmp_path):
     """The broker away, 150 events for a buffer of 100: 50 counted as dropped, the 100 sent
     when it is back; publishing never waited."""
-    b = Mosquitto(tmp_path)
+    b = password_broker(tmp_path)
 
     async def main():
         bus = Bus()

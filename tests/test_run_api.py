@@ -24,6 +24,13 @@ def free_port():
         return s.getsockname()[1]
 
 
+def read_url(url):
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return resp.read().decode()
+
+
 def cli(*argv):
     """A `vaxel` command, as a terminal runs it (in a thread: the controller runs here)."""
     return asyncio.to_thread(main, list(argv))
@@ -74,6 +81,10 @@ def test_vaxel_run_takes_calls_and_agents_act_through_the_api(monkeypatch, capsy
                 await asyncio.sleep(0.05)
             assert ch.bridge is not None
             assert await cli("status", "--api", api) == 0
+            metrics = await asyncio.to_thread(read_url, f"{api}/metrics")
+            assert "# TYPE vaxel_calls_total counter\nvaxel_calls_total 1\n" in metrics
+            assert "vaxel_ami_connected 1\n" in metrics
+            assert 'vaxel_events_dropped_total{subscriber="counters"} 0\n' in metrics
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
     out, err = capsys.readouterr()
@@ -120,6 +131,19 @@ def test_vaxel_reload_activates_an_edited_folder_and_refuses_a_broken_one(monkey
     assert "the configuration was not accepted; the running one stays active" in err
     assert "vaxel.yaml:170:" in err
     assert "(activation 3)" in out  # the status after SIGHUP took the mended folder
+
+
+def test_vaxel_run_refuses_an_events_secret_that_is_not_set(monkeypatch, tmp_path, caplog):
+    from .world import config_copy
+
+    monkeypatch.setenv("VAXEL_AMI_SECRET", "s3cret")
+    monkeypatch.delenv("VAXEL_MQTT_PASSWORD", raising=False)
+    folder = config_copy(tmp_path, append="events:\n  mqtt: {host: 127.0.0.1, username: v, "
+                                          "password_env: VAXEL_MQTT_PASSWORD}\n")
+    with caplog.at_level("ERROR"):
+        assert asyncio.run(run_controller(folder, "127.0.0.1", free_port())) == 2
+    assert "the MQTT password is read from $VAXEL_MQTT_PASSWORD, which is not set" in caplog.text
+    assert "Traceback" not in caplog.text
 
 
 def test_vaxel_run_refuses_to_start_without_the_secret(monkeypatch):

@@ -2,6 +2,7 @@
 the web panels will grow from.
 
     GET  /api/status                      groups, agents and calls now
+    GET  /metrics                         the same counts for Prometheus (text format)
     POST /api/agents/{id}/login           log in (ready)
     POST /api/agents/{id}/ready           back from a pause
     POST /api/agents/{id}/pause           {"reason": "lunch"}
@@ -107,10 +108,58 @@ async def _reload(request: web.Request) -> web.Response:
                               "changes": changes})
 
 
+def metrics(centre: Centre) -> str:
+    """Prometheus' text format, by hand: a handful of lines (prometheus_client's registry is
+    process-global, and every figure here is already counted)."""
+    ctl = centre.controller
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, what: str, values: dict[str, float]) -> None:
+        lines.append(f"# HELP vaxel_{name} {what}")
+        lines.append(f"# TYPE vaxel_{name} {kind}")
+        for labels, value in values.items():
+            lines.append(f"vaxel_{name}{labels} {value:g}")
+
+    counts = centre.statistics()
+    for key in ("calls", "answered", "within_threshold", "within_2_minutes", "abandoned",
+                "partner", "refused", "turned_away", "auto_paused", "orphans"):
+        metric(f"{key}_total", "counter", f"{key.replace('_', ' ')} since start",
+               {"": counts[key]})
+    metric("waiting", "gauge", "callers in a line now", {"": counts["waiting"]})
+    metric("in_menus", "gauge", "callers in the menus now", {"": counts["in_menus"]})
+    metric("ami_connected", "gauge", "1 while the AMI link is up",
+           {"": float(ctl.link.connected)})
+    metric("overloaded", "gauge", "1 while new callers are told to call again",
+           {"": float(ctl.overloaded)})
+    subs = centre.bus.statistics()
+    metric("events_dropped_total", "counter", "events a subscriber lost (its queue was full)",
+           {f'{{subscriber="{n}"}}': s["dropped"] for n, s in subs.items()})
+    metric("events_queued", "gauge", "events waiting for a subscriber",
+           {f'{{subscriber="{n}"}}': s["queued"] for n, s in subs.items()})
+    per_target = {f'{{target="{n}"}}': i.statistics() for n, i in centre.integrations.items()}
+    for key, what in (("published", "events the MQTT broker acknowledged"),
+                      ("delivered", "events a webhook's receiver accepted"),
+                      ("expired", "events a webhook gave up on")):
+        values = {label: float(s[key]) for label, s in per_target.items() if key in s}
+        if values:
+            metric(f"integration_{key}_total", "counter", what, values)
+    connected = {label: float(s["connected"]) for label, s in per_target.items()
+                 if "connected" in s}
+    if connected:
+        metric("integration_connected", "gauge", "1 while connected to the broker", connected)
+    return "\n".join(lines) + "\n"
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    return web.Response(text=metrics(request.app[CENTRE]), content_type="text/plain",
+                        charset="utf-8")
+
+
 def make_app(centre: Centre) -> web.Application:
     app = web.Application()
     app[CENTRE] = centre
     app.router.add_get("/api/status", _status)
+    app.router.add_get("/metrics", _metrics)
     app.router.add_post("/api/agents/{agent}/{action}", _agent)
     app.router.add_post("/api/crisis", _crisis)
     app.router.add_post("/api/reload", _reload)
