@@ -9,18 +9,23 @@ up; the agents' phones ring, answer and talk. A summary line is printed every si
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import random
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
 from agents.state import AgentState
 from config.errors import ConfigError
+from config.loader import Loaded
+from config.schema import Mqtt
 from config.versions import ConfigHistory
 from controller.bootstrap import Centre, open_centre
 from controller.configuration import load_configuration
+from integrations.broker import LocalBroker, mosquitto_binary
 from sounds import SOUNDS
 from telephony.ami_link import AmiLink
 from telephony.dialplan import render_extensions, render_manager
@@ -44,7 +49,8 @@ async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hou
               file=sys.stderr)
         return 1
     settings = conf.settings
-    history = ConfigHistory(conf.loaded, dt.datetime.now())
+    broker, loaded = _with_a_local_broker(conf.loaded, out)
+    history = ConfigHistory(loaded, dt.datetime.now())
     config = history.active.config
     pbx = FakePbx(Dialplan.parse(render_extensions(settings, languages=config.languages())),
                   time_scale=scale)
@@ -77,7 +83,28 @@ async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hou
     finally:
         await server.stop()
         await pbx.close()
+        if broker is not None:
+            broker.stop()
     return 0
+
+
+def _with_a_local_broker(loaded: Loaded, out: TextIO) -> tuple[LocalBroker | None, Loaded]:
+    """The events on MQTT too, to a mosquitto of the demo's own, when the binary is at hand
+    and the configuration names no broker."""
+    if loaded.config.events.mqtt is not None or mosquitto_binary() is None:
+        return None, loaded
+    broker = LocalBroker(Path(tempfile.mkdtemp(prefix="vaxel-demo-mqtt-")))
+    try:
+        broker.start()
+    except RuntimeError as err:
+        print(f"vaxel demo: no MQTT ({err})", file=out)
+        return None, loaded
+    events = loaded.config.events.model_copy(update={
+        "site": "exempelkommun", "mqtt": Mqtt(host="127.0.0.1", port=broker.port)})
+    print(f"vaxel demo: the events on MQTT; watch them with: mosquitto_sub -h 127.0.0.1 "
+          f"-p {broker.port} -t 'vaxel/#' -v", file=out)
+    return broker, dataclasses.replace(
+        loaded, config=loaded.config.model_copy(update={"events": events}))
 
 
 async def _demo(centre: Centre, pbx: FakePbx, phones: dict[str, Phone], rng: random.Random,
@@ -147,7 +174,9 @@ def _summary(centre: Centre, minutes: int) -> str:
             f"group's target), {_share(within, stats['calls'])} of all calls answered within "
             f"2 minutes (the municipal goal: 70 %, aim 80 %), {stats['abandoned']} gave up, "
             f"{stats['partner']} answered by the partner, {stats['in_menus']} still in the "
-            f"menus and {stats['waiting']} waiting at the end")
+            f"menus and {stats['waiting']} waiting at the end" + "".join(
+                f"; {i.statistics().get('published', 0)} events published to MQTT"
+                for name, i in centre.integrations.items() if name == "mqtt"))
 
 
 def main_demo(args: Any) -> int:  # the CLI's entry

@@ -72,9 +72,14 @@ def test_the_demo_runs_the_whole_contact_centre_and_ends_by_itself():
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
+    # mosquitto is at hand (make test installs it): the demo publishes the events there too
+    assert lines.pop(0).startswith("vaxel demo: the events on MQTT; watch them with: "
+                                   "mosquitto_sub -h 127.0.0.1 -p ")
     assert lines[0].startswith("vaxel demo: fake Asterisk on 127.0.0.1:")
     assert lines[1].split()[:3] == ["min", "calls", "menus"]
     assert [ln.split()[0] for ln in lines[2:-1]] == ["1", "2", "3"]
     assert lines[-1].startswith("after 3 simulated minutes: ")
     assert "answered within 2 minutes (the municipal goal: 70 %, aim 80 %)" in lines[-1]
+    published = int(lines[-1].split("; ")[-1].split()[0])
+    assert lines[-1].endswith(" events published to MQTT") and published > 10
     assert "Traceback" not in proc.stderr

@@ -20,6 +20,7 @@ from integrations.mqtt import MqttPublisher, MqttTarget
 from telephony.fakepbx.actors import Caller
 
 from .mosquitto import PASSWORD, USER, password_broker
+from .test_asyncapi import validate
 from .world import ROOT, World, config_copy, run
 
 SITE = "test"
@@ -94,6 +95,8 @@ def test_a_whole_call_in_order_with_the_callers_number_pseudonymised(broker, tmp
             assert [e["seq"] for e in got] == sorted(e["seq"] for e in got)
             assert all(e["schema"] == 1 and e["site"] == SITE and e["call_id"] == call_id
                        for e in got)
+            for body in got + watch.events(f"vaxel/{SITE}/agents/"):
+                validate(body)  # as docs/asyncapi.yaml says
             arrived = got[0]
             assert arrived["caller"].startswith("p-") and "0701112233" not in json.dumps(got)
             topics = [t for t, _, _ in watch.messages if call_id in t]
