@@ -29,3 +29,4 @@ bench: $(STAMP)
 	$(PY) bench/bench_ami.py
 	$(PY) bench/bench_controller.py
 	$(PY) bench/bench_overload.py
+	$(PY) bench/bench_mqtt.py

@@ -34,10 +34,13 @@ SCALE = 0.1
 BURST = 50  # new callers at most per 20 ms tick while filling up (2,500 a second of wall time)
 
 
-def write_config(folder: Path, agents: int) -> None:
+def write_config(folder: Path, agents: int, mqtt_port: int | None = None) -> None:
+    """The bench's contact centre; with `mqtt_port`, its events go to that broker too."""
     ids = [f"a{i}" for i in range(agents)]
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vaxel.yaml").write_text(json.dumps({
+    events = {"events": {"site": "bench", "mqtt": {"host": "127.0.0.1", "port": mqtt_port}}} \
+        if mqtt_port else {}
+    (folder / "vaxel.yaml").write_text(json.dumps({**events,
         "numbers": {"0812345": {"menu": "huvudmeny"}},
         "prompts": {"huvudmeny": {"sv": "Välkommen", "en": "Welcome"},
                     "inget-val": {"sv": "Inget val", "en": "No choice"}},
@@ -110,8 +113,17 @@ async def controller_side(config: Path, port: int, pbx: subprocess.Popen, total:
     settings = load_settings(config)
     link = AmiLink("127.0.0.1", port, "vaxel", "bench", queue_size=10**6)
     history = ConfigHistory(load_folder(config), dt.datetime(2026, 11, 24, 10))
-    async with open_centre(history, settings, link, time_scale=SCALE) as centre:
-        return await _measure(centre, pbx, total, probe)
+    async with open_centre(history, settings, link, time_scale=SCALE,
+                           state=config / "state") as centre:
+        result = await _measure(centre, pbx, total, probe)
+        if "mqtt" in centre.integrations:  # every event reached the broker before the end
+            mqtt = centre.integrations["mqtt"]
+            while (mqtt.statistics()["queued"] or mqtt.statistics()["in_flight"]
+                   or mqtt.statistics()["published"] == 0):
+                await asyncio.sleep(0.05)
+            result["mqtt_published"] = mqtt.statistics()["published"]
+            result["mqtt_dropped"] = mqtt.statistics()["dropped"]
+        return result
 
 
 async def _measure(centre: Any, pbx: subprocess.Popen, total: int, probe: bool
@@ -156,10 +168,10 @@ async def _measure(centre: Any, pbx: subprocess.Popen, total: int, probe: bool
 
 
 def run_level(concurrent: int, total: int, probe: bool = False, burst: int = BURST,
-              log: bool = False) -> dict[str, float]:
+              log: bool = False, mqtt_port: int | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "conf"
-        write_config(config, concurrent)
+        write_config(config, concurrent, mqtt_port)
         pbx = subprocess.Popen([sys.executable, __file__, "--pbx", str(config), str(concurrent),
                                 str(total), str(burst)],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,

@@ -125,6 +125,8 @@ class Centre:
         conf = load_configuration(self.folder, self.sounds, moment)
         ctl = self.controller
         changes = diff(self.history.active.config, conf.loaded.config)
+        if conf.loaded.config.events != self.history.active.config.events:
+            changes.append("events: the publishers (MQTT, webhooks) change at the next start")
         if conf.settings != ctl.settings:
             changes.append("telephony.yaml changed: devices apply now; numbers, lease and the "
                            "partner need `vaxel dialplan` and an Asterisk dialplan reload")

@@ -7,7 +7,7 @@ each connect says "online" on vaxel/<site>/status (retained; the will says "offl
 controller dies, and a clean stop says it too) and publishes the retained state again: each
 agent's state and each group's line (a broker restarted without persistence has forgotten it).
 
-Call events go with QoS 1. A batch is published as a whole (up to `max_inflight` at once) and
+Call events go with QoS 1. A batch is published `max_inflight` messages at a time and
 counted only when the broker has acknowledged all of it; a batch cut short by a lost connection
 is sent again after the reconnect, so delivery is at least once (`seq` tells a repeat).
 """
@@ -70,7 +70,8 @@ class MqttPublisher:
     def statistics(self) -> dict[str, Any]:
         s = self.stats
         return {"connected": s.connected, "connects": s.connects, "published": s.published,
-                "queued": len(self.sub), "dropped": self.sub.dropped,
+                "queued": len(self.sub), "in_flight": len(self._carry),
+                "dropped": self.sub.dropped,
                 "last_error": s.last_error, "retained": len(self._retained)}
 
     async def run(self) -> None:
@@ -85,6 +86,7 @@ class MqttPublisher:
                         max_inflight_messages=t.max_inflight,
                         will=aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True),
                 ) as client:
+                    client.pending_calls_threshold = t.max_inflight + 1  # our window, not 10
                     self.stats.connected, self.stats.last_error = True, None
                     self.stats.connects += 1
                     backoff = BACKOFF_FIRST
@@ -129,7 +131,11 @@ class MqttPublisher:
 
     async def _send(self, client: aiomqtt.Client, batch: list[tuple[str, bytes, bool]], *,
                     count: bool = True) -> None:
-        await asyncio.gather(*(client.publish(t, p, qos=1, retain=r) for t, p, r in batch))
+        # a window at a time: aiomqtt walks all its pending publishes for each new one
+        window = self.target.max_inflight
+        for start in range(0, len(batch), window):
+            await asyncio.gather(*(client.publish(t, p, qos=1, retain=r)
+                                   for t, p, r in batch[start:start + window]))
         if count:
             self.stats.published += len(batch)
             self._carry = []

@@ -19,7 +19,7 @@ from controller.bus import Bus
 from integrations.mqtt import MqttPublisher, MqttTarget
 from telephony.fakepbx.actors import Caller
 
-from .mosquitto import PASSWORD, USER, password_broker
+from .mosquitto import PASSWORD, USER, free_port, password_broker
 from .test_asyncapi import validate
 from .world import ROOT, World, config_copy, run
 
@@ -128,41 +128,51 @@ def test_a_late_subscriber_gets_the_retained_state(broker, tmp_path):
     run(main())
 
 
-PUBLISHER_ALONE = """
-import asyncio, sys
-from controller.bus import Bus
-from integrations.mqtt import MqttPublisher, MqttTarget
-async def main():
-    pub = MqttPublisher(MqttTarget("127.0.0.1", int(sys.argv[1]), "test", sys.argv[2],
-                                   sys.argv[3]), Bus().subscribe("mqtt"))
-    task = asyncio.get_running_loop().create_task(pub.run())
-    while not pub.statistics()["connected"]:
-        await asyncio.sleep(0.01)
-    print("up", flush=True)
-    await task
-asyncio.run(main())
-"""
+def test_the_will_says_offline_when_the_controller_dies(broker, tmp_path):
+    """`vaxel run` killed (SIGKILL: no goodbye of its own): the broker says it for it."""
+    folder = mqtt_config(tmp_path / "c", broker.port)
+    env = {**os.environ, **ENV, "VAXEL_AMI_SECRET": "s", "VAXEL_STATE_DIR": str(tmp_path),
+           "PYTHONPATH": str(ROOT)}
 
-
-def test_the_will_says_offline_when_the_controller_dies(broker):
     async def main():
         async with Watcher(broker.port, f"vaxel/{SITE}/status") as watch:
-            proc = subprocess.Popen([sys.executable, "-c", PUBLISHER_ALONE, str(broker.port),
-                                     USER, PASSWORD], stdout=subprocess.PIPE, cwd=ROOT,
-                                    env={**os.environ, "PYTHONPATH": str(ROOT)})
-            assert await asyncio.to_thread(proc.stdout.readline) == b"up\n"
-            for _ in range(200):
-                if watch.messages:
-                    break
-                await asyncio.sleep(0.01)
-            os.kill(proc.pid, signal.SIGKILL)  # no DISCONNECT: the broker sends the will
-            proc.wait()
+            # no Asterisk: the AMI link keeps trying, the events go to the broker meanwhile
+            proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "run", "--config",
+                                     str(folder), "--api", f"127.0.0.1:{free_port()}",
+                                     "--ami-port", str(free_port())], cwd=ROOT, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                for _ in range(1000):
+                    if [p for _, p, _ in watch.messages][-1:] == [b"online"]:
+                        break
+                    await asyncio.sleep(0.01)
+                os.kill(proc.pid, signal.SIGKILL)
+            finally:
+                proc.wait()
             for _ in range(500):
                 if [p for _, p, _ in watch.messages][-1:] == [b"offline"]:
                     break
                 await asyncio.sleep(0.01)
             return [p for _, p, _ in watch.messages]
 
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == [b"online", b"offline"]
+
+
+def test_a_clean_stop_says_offline_itself(broker, tmp_path):
+    folder = mqtt_config(tmp_path / "c", broker.port)
+
+    async def main():
+        async with Watcher(broker.port, f"vaxel/{SITE}/status") as watch:
+            async with World(folder, environ=ENV) as w:
+                await w.until(lambda: w.centre.integrations["mqtt"].statistics()["connected"])
+            for _ in range(200):
+                if len(watch.messages) == 2:
+                    break
+                await asyncio.sleep(0.01)
+            return [p for _, p, _ in watch.messages]
+
+    # on the real clock: the stop waits for the broker's acknowledgements up to 5 s, which a
+    # virtual clock would spend the moment the loop has nothing else to do
     assert asyncio.run(asyncio.wait_for(main(), 30)) == [b"online", b"offline"]
 
 
