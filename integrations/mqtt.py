@@ -23,7 +23,7 @@ from typing import Any
 import aiomqtt
 
 from controller import events as ev
-from controller.bus import LINGER, Subscription
+from controller.bus import Subscription
 from integrations.payloads import ALARMS, SCHEMA_VERSION, Callers, encode, payload, topic
 
 log = logging.getLogger("vaxel.mqtt")
@@ -120,13 +120,7 @@ class MqttPublisher:
                     await self._send(client, self._carry)
                 await client.publish(self.status_topic, b"offline", qos=1, retain=True)
                 return
-            waiting = asyncio.ensure_future(self.sub.wait())
-            stopping = asyncio.ensure_future(self._stopping.wait())
-            await asyncio.wait([waiting, stopping], return_when=asyncio.FIRST_COMPLETED)
-            waiting.cancel()
-            stopping.cancel()
-            if not self._stopping.is_set():
-                await asyncio.sleep(LINGER)  # let a batch gather
+            await self.sub.gather(self._stopping)
             self._carry = self._prepare(self.sub.drain())
 
     async def _send(self, client: aiomqtt.Client, batch: list[tuple[str, bytes, bool]], *,

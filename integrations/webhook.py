@@ -31,7 +31,7 @@ from typing import Any
 
 import aiohttp
 
-from controller.bus import LINGER, Subscription
+from controller.bus import Subscription
 from integrations.payloads import Callers, encode, payload
 
 log = logging.getLogger("vaxel.webhook")
@@ -199,14 +199,7 @@ class WebhookSender:
 
     async def _wait(self, seconds: float | None) -> None:
         """Until new events (after they gather), the stop, or `seconds`."""
-        waiting = asyncio.ensure_future(self.sub.wait())
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait([waiting, stopping], timeout=seconds,
-                           return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
-        stopping.cancel()
-        if len(self.sub) and not self._stopping.is_set():
-            await asyncio.sleep(LINGER)
+        await self.sub.gather(self._stopping, seconds)
 
     async def _deliver(self, http: aiohttp.ClientSession, item_id: int, created: float,
                        body: bytes, attempts: int) -> None:
