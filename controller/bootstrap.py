@@ -24,7 +24,7 @@ from config.errors import ConfigError, Problem
 from config.schema import Events
 from config.versions import ConfigHistory, Version
 from controller.bus import Bus, Subscription, catch_up, consume
-from controller.configuration import load_configuration
+from controller.configuration import Configuration, load_configuration
 from controller.engine import Controller
 from controller.events import Event
 from controller.subscribers import CallJournal, Counters
@@ -97,6 +97,7 @@ class Centre:
     # the in-process subscribers (counters, journal, the tests'): they catch up before a read
     readable: tuple[tuple[Subscription, Callable[[Event], None]], ...] = ()
     integrations: dict[str, Integration] = field(default_factory=dict)
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def catch_up(self) -> None:
         for sub, handler in self.readable:
@@ -114,15 +115,21 @@ class Centre:
         return {**self.counters.counts, "waiting": waiting, "in_menus": ctl.in_menus(),
                 "orphans": ctl.orphans}
 
-    def reload(self, now: dt.datetime | None = None) -> tuple[Version, list[str]]:
+    async def reload(self, now: dt.datetime | None = None) -> tuple[Version, list[str]]:
         """Reads the folder again, checks it, and activates it if it differs: (the version
         active now, the changes in words). Raises ConfigError (file:line:column) and changes
-        nothing when the folder has an error."""
+        nothing when the folder has an error. The reading and checking (tens of ms for the
+        example) run in a thread, so the loop keeps serving the calls meanwhile; the
+        activation is one step on the loop."""
         if self.folder is None:
             raise ConfigError([Problem("(none)", 0, 0,
                                        "this controller was not started from a folder")])
         moment = now or dt.datetime.now(dt.UTC)
-        conf = load_configuration(self.folder, self.sounds, moment)
+        async with self._reloading:  # one at a time: each diffs against the one before
+            conf = await asyncio.to_thread(load_configuration, self.folder, self.sounds, moment)
+            return self._activate(conf, moment)
+
+    def _activate(self, conf: Configuration, moment: dt.datetime) -> tuple[Version, list[str]]:
         ctl = self.controller
         changes = diff(self.history.active.config, conf.loaded.config)
         if conf.loaded.config.events != self.history.active.config.events:

@@ -62,8 +62,15 @@ async def run_controller(config_dir: Path, api_host: str, api_port: int,
                 # outside the main thread (tests) there are no signals: the caller sets `stop`
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, stop.set)
+            reloads: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak ones
+
+            def on_sighup() -> None:
+                task = loop.create_task(_reload(centre))
+                reloads.add(task)
+                task.add_done_callback(reloads.discard)
+
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signal.SIGHUP, _reload, centre)
+                loop.add_signal_handler(signal.SIGHUP, on_sighup)
             await stop.wait()
             log.info("stopping: %d calls keep their lease", len(centre.controller.calls))
     except OSError as err:
@@ -75,9 +82,9 @@ async def run_controller(config_dir: Path, api_host: str, api_port: int,
     return 0
 
 
-def _reload(centre: Centre) -> None:
+async def _reload(centre: Centre) -> None:
     """SIGHUP: the folder again; an error is logged and changes nothing."""
     try:
-        centre.reload()
+        await centre.reload()
     except ConfigError as err:
         log.error("reload refused; the running configuration stays active:\n%s", err)

@@ -261,7 +261,7 @@ def test_a_reload_while_callers_wait_keeps_their_place(tmp_path):
             second = await in_line(w, "0701112244")
             path = folder / "vaxel.yaml"
             path.write_text(path.read_text().replace("name: Växeln", "name: Växeln (kväll)"))
-            version, changes = w.centre.reload()
+            version, changes = await w.centre.reload()
             assert version.number == 2 and changes == [
                 "group vaxeln: name: Växeln -> Växeln (kväll)"]
             activated = [e for e in w.events if isinstance(e, ev.ConfigurationActivated)]
@@ -289,7 +289,7 @@ def test_a_broken_reload_changes_nothing_and_says_where(tmp_path):
             path.write_text(path.read_text().replace("threshold: 2m\n    wrap_up: 10s",
                                                      "threshold: soon\n    wrap_up: 10s"))
             with pytest.raises(ConfigError) as err:
-                w.centre.reload()
+                await w.centre.reload()
             assert "vaxel.yaml:170:" in str(err.value) and "threshold" in str(err.value)
             assert w.ctl.version.number == 1 and w.centre.history.active.number == 1
             assert not any(isinstance(e, ev.ConfigurationActivated) for e in w.events)

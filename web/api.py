@@ -99,7 +99,7 @@ async def _crisis(request: web.Request) -> web.Response:
 async def _reload(request: web.Request) -> web.Response:
     centre = request.app[CENTRE]
     try:
-        version, changes = centre.reload()
+        version, changes = await centre.reload()
     except ConfigError as err:
         return web.json_response({"error": "the configuration was not accepted; the running "
                                            "one stays active",
