@@ -397,6 +397,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"  Asterisk answers in {over['lag_ms']:.0f} ms, {over['unanswered']} actions "
           f"unanswered" + (": OVERLOADED, new callers are told to call again"
                            if over["active"] else ""))
+    for name, i in data.get("integrations", {}).items():
+        state = "" if "connected" not in i else ("connected, " if i["connected"] else
+                                                 f"NOT CONNECTED ({i['last_error']}), ")
+        done = i.get("published", i.get("delivered", 0))
+        print(f"  {name}: {state}{done} sent, {i['queued']} waiting, {i['dropped']} dropped")
+    lost = {n: s["dropped"] for n, s in data.get("subscribers", {}).items() if s["dropped"]}
+    if lost:
+        print(f"  events lost by slow subscribers: {lost}")
     print(f"  {'group':<30}{'waiting':>8}{'logged in':>10}{'ready':>6}{'serving':>8}"
           "  hours   routing")
     for gid, g in data["groups"].items():

@@ -240,3 +240,28 @@ def test_a_full_buffer_drops_the_newest_and_counts_them(tmp_path):
         b.stop()
     assert ats == [float(n) for n in range(100)]  # the oldest kept, in order
     assert stats["published"] >= 100 and stats["dropped"] == 50
+
+
+def test_vaxel_status_and_metrics_show_the_publisher(broker, tmp_path, monkeypatch, capsys):
+    from .test_run_api import cli, read_url, vaxel_running
+
+    monkeypatch.setenv("VAXEL_AMI_SECRET", "s3cret")
+    monkeypatch.setenv("VAXEL_MQTT_PASSWORD", PASSWORD)
+    monkeypatch.setenv("VAXEL_STATE_DIR", str(tmp_path / "state"))
+    folder = mqtt_config(tmp_path / "c", broker.port)
+
+    async def scenario():
+        async with vaxel_running(folder) as (_, api):
+            assert await cli("agent", "login", "anna", "--api", api) == 0
+            await asyncio.sleep(0.5)
+            assert await cli("status", "--api", api) == 0
+            return await asyncio.to_thread(read_url, f"{api}/metrics")
+
+    metrics = asyncio.run(asyncio.wait_for(scenario(), 60))
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("mqtt:"))
+    assert line.split(", ")[0].strip() == "mqtt: connected" and line.endswith("0 dropped")
+    assert 'vaxel_integration_connected{target="mqtt"} 1\n' in metrics
+    published = [ln for ln in metrics.splitlines()
+                 if ln.startswith('vaxel_integration_published_total{target="mqtt"}')]
+    assert published and float(published[0].split()[-1]) > 0
