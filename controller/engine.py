@@ -56,6 +56,7 @@ from telephony.callio import AgiCallIO, CallerGone, LinkFault
 from telephony.dialplan import DialplanSettings
 from telephony.errors import ActionTimeout, ConnectionLost, NotConnected, TelephonyError
 from telephony.port import (
+    PBX_FAULTS,
     BackFromPartner,
     CallerBridged,
     CallerEntered,
@@ -73,6 +74,7 @@ log = logging.getLogger("vaxel.calls")
 
 HOLD_SLICE = 20.0  # seconds of music between looks at the line
 HOURS_RECHECK = 60.0  # seconds: the opening-hours timer at the latest when nothing changed
+PBX_FAULT_PAUSE = 2.0  # seconds without offers after the PBX failed one itself (congestion)
 
 
 @dataclass(eq=False)
@@ -719,28 +721,42 @@ class Controller:
         self._apply(self.router.offer_answered(state.agent, self.now()))
 
     def _leg_failed(self, leg: str, reason: str) -> None:
-        """The agent's phone did not answer (no answer, busy, declined): a miss of theirs."""
+        """The agent's phone did not answer (no answer, busy, declined): a miss of theirs.
+        A failure the PBX says is its own (congestion: an Asterisk at its limits) is not: the
+        offer is withdrawn and offers pause a moment, rather than auto-pausing every agent."""
+        if reason in PBX_FAULTS:
+            self._offer_withdrawn(leg, why=f"withdrawn: {reason} (the PBX's, not the agent's)",
+                                  pause=PBX_FAULT_PAUSE)
+            return
         if (taken := self._take_offer(leg)) is not None:
             state, agent = taken
             self._call_event(ev.OfferFailed, state, agent=agent, why=reason, missed=True)
             self._apply(self.router.offer_failed(agent, self.now()))
 
-    def _offer_withdrawn(self, leg: str) -> None:
-        """The PBX could not be asked, or its answer was lost: no miss. With the link down,
-        no offers until the resync; with it up (an answer too late), offers go on."""
+    def _offer_withdrawn(self, leg: str, why: str = "withdrawn: the PBX could not be reached",
+                         pause: float = 0.0) -> None:
+        """The PBX could not be asked, or its answer was lost, or it failed the call itself: no
+        miss. With the link down, no offers until the resync; after a fault of the PBX's, none
+        for `pause` seconds; else (an answer too late) offers go on."""
         if (taken := self._take_offer(leg)) is not None:
             state, agent = taken
-            self._call_event(ev.OfferFailed, state, agent=agent,
-                             why="withdrawn: the PBX could not be reached", missed=False)
-            if not self.link.connected:
+            self._call_event(ev.OfferFailed, state, agent=agent, why=why, missed=False)
+            if not self.link.connected or pause:
                 self._apply(self.router.set_offering(False, self.now()))
+            if pause:
+                self._timer("offers", pause, self._resume_offers)
             self._apply(self.router.offer_withdrawn(agent, self.now()))
+
+    def _resume_offers(self) -> None:
+        if self.link.connected:  # else the resync resumes them
+            self._apply(self.router.set_offering(True, self.now()))
 
     def _take_offer(self, leg: str) -> tuple[CallState, str] | None:
         """The call and agent of an offer that just ended unanswered (once: facts repeat)."""
         state = self.calls.of_leg(leg)
         self.calls.leg_done(leg)
-        if state is None or state.agent is None or state.phase is not CallPhase.OFFERED:
+        if (state is None or state.agent is None or state.phase is not CallPhase.OFFERED
+                or state.agent_leg != leg):  # a leg of an earlier offer: it says nothing now
             return None
         agent, state.agent = state.agent, None
         self._advance(state, CallEvent.OFFER_ENDED)
@@ -756,7 +772,8 @@ class Controller:
             self._leg_failed(leg, cause or "hung up")
             return
         self.calls.leg_done(leg)
-        if state.phase is CallPhase.CONNECTED and state.agent is not None:
+        if (state.phase is CallPhase.CONNECTED and state.agent is not None
+                and state.agent_leg == leg):  # not the end of an earlier offer's leg
             self._finish(state, "agent")
             self._apply(self.router.call_ended(state.agent, self.now()))
 

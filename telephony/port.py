@@ -36,9 +36,12 @@ UNREACHABLE_DEVICE_STATES = frozenset({"UNAVAILABLE", "INVALID"})
 # it: the OriginateResponse Reason, and the leg's Hangup cause (Q.850) when that comes first.
 ORIGINATE_REASONS = {"0": "failed", "1": "hung up", "3": "no answer", "5": "busy",
                      "8": "congestion"}
+# Failures that are the PBX's, not the phone's (Asterisk at its limits): no miss of the agent's.
+PBX_FAULTS = frozenset({"congestion", "temporary failure", "resources unavailable"})
 HANGUP_CAUSES = {"0": "failed", "1": "failed", "3": "unreachable", "16": "hung up", "17": "busy",
                  "18": "no answer", "19": "no answer", "20": "unreachable", "21": "rejected",
-                 "34": "congestion", "38": "failed"}
+                 "34": "congestion", "38": "failed", "41": "temporary failure",
+                 "42": "congestion", "47": "resources unavailable"}
 
 
 # ---- facts ---------------------------------------------------------------------------------

@@ -455,3 +455,37 @@ def test_an_originate_that_times_out_on_a_live_link_stops_no_other_offer():
             assert w.ctl.link.statistics().disconnects == 0
             w.silence_expected = "a slow Asterisk answers the music commands late too"
     run(main())
+
+
+# The PBX's own failures ----------------------------------------------------------------------
+
+def test_an_offer_the_pbx_fails_itself_is_no_miss_and_offers_pause_a_moment():
+    """An Asterisk at its limits fails Originates with congestion: not the agents' misses
+    (at 120 calls/s such failures auto-paused 399 of 400 agents). Offers pause 2 s, then the
+    caller is offered again; the failed leg's own end, later, says nothing of the new offer."""
+    from controller import events as ev
+    from telephony.port import LegFailed
+
+    async def main():
+        async with World() as w:
+            w.phones["anna"].answer_after = None  # rings until the PBX's verdict below
+            w.ctl.agent_login("anna")
+            ch = Caller("2001", "0701112233", keys=((3.0, "1"),)).dial(w.pbx)
+            await w.until(lambda: getattr(w.ctl.calls.on_channel(ch.name), "agent_leg", None))
+            state = w.ctl.calls.on_channel(ch.name)
+            first = state.agent_leg
+            for _ in range(3):  # three in a row would auto-pause if they were misses
+                w.ctl._fact(LegFailed(state.agent_leg, "congestion"))
+                anna = w.ctl.router.agents["anna"]
+                assert anna.missed_in_row == 0 and anna.state is AgentState.READY
+                assert not w.ctl.router.offering  # a moment's pause
+                await w.until(lambda: state.agent_leg is not None and
+                              w.ctl.calls.of_leg(state.agent_leg) is state)
+            assert state.agent_leg != first
+            failed = [e for e in w.events if isinstance(e, ev.OfferFailed)]
+            assert [(e.missed, e.why) for e in failed][:3] == [
+                (False, "withdrawn: congestion (the PBX's, not the agent's)")] * 3
+            w.phones["anna"].answer_after = 1.0
+            await w.until(lambda: ch.bridge is not None, seconds=90)
+            assert w.ctl.router.agents["anna"].state is AgentState.BUSY
+    run(main())
