@@ -23,7 +23,7 @@ from typing import Any
 import aiomqtt
 
 from controller import events as ev
-from controller.bus import Subscription
+from controller.bus import SLICE, Subscription
 from integrations.payloads import ALARMS, SCHEMA_VERSION, Callers, encode, payload, topic
 
 log = logging.getLogger("vaxel.mqtt")
@@ -114,14 +114,13 @@ class MqttPublisher:
         while True:
             if self._carry:
                 await self._send(client, self._carry)
+            if len(self.sub):  # a backlog: the next slice at once
+                self._carry = self._prepare(self.sub.drain(SLICE))
+                continue
             if self._stopping.is_set():
-                self._carry = self._prepare(self.sub.drain())
-                if self._carry:
-                    await self._send(client, self._carry)
                 await client.publish(self.status_topic, b"offline", qos=1, retain=True)
                 return
             await self.sub.gather(self._stopping)
-            self._carry = self._prepare(self.sub.drain())
 
     async def _send(self, client: aiomqtt.Client, batch: list[tuple[str, bytes, bool]], *,
                     count: bool = True) -> None:

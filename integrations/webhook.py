@@ -31,7 +31,7 @@ from typing import Any
 
 import aiohttp
 
-from controller.bus import Subscription
+from controller.bus import SLICE, Subscription
 from integrations.payloads import Callers, encode, payload
 
 log = logging.getLogger("vaxel.webhook")
@@ -187,15 +187,14 @@ class WebhookSender:
                 await self._take_in()
 
     async def _take_in(self) -> None:
-        events = self.sub.drain()
-        if not events:
-            return
+        """Into the spool, a slice at a time (a backlog never stalls the loop)."""
         t = self.target
-        bodies = []
-        for event in events:
-            self._seq += 1
-            bodies.append(encode(payload(event, t.site, self._seq, t.callers, t.key)))
-        await asyncio.to_thread(self.spool.add, bodies, self._clock())
+        while events := self.sub.drain(SLICE):
+            bodies = []
+            for event in events:
+                self._seq += 1
+                bodies.append(encode(payload(event, t.site, self._seq, t.callers, t.key)))
+            await asyncio.to_thread(self.spool.add, bodies, self._clock())
 
     async def _wait(self, seconds: float | None) -> None:
         """Until new events (after they gather), the stop, or `seconds`."""

@@ -65,3 +65,15 @@ def test_a_failing_handler_is_logged_and_the_next_event_is_handled(caplog):
 
     assert asyncio.run(main()) == [0.0, 2.0]
     assert "subscriber buggy failed" in caplog.text
+
+
+def test_a_backlog_is_taken_in_slices_oldest_first():
+    bus = Bus()
+    sub = bus.subscribe("publisher")
+    for n in range(2500):
+        bus.publish(arrived(n))
+    slices = []
+    while taken := sub.drain(1000):
+        slices.append([e.at for e in taken])
+    assert [len(s) for s in slices] == [1000, 1000, 500]
+    assert [t for s in slices for t in s] == [float(n) for n in range(2500)]

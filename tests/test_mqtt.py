@@ -209,6 +209,32 @@ def test_the_broker_restarted_during_calls_affects_no_call_and_the_state_comes_b
     run(main())
 
 
+def test_a_backlog_goes_out_in_slices_in_order(broker):
+    """3,500 events waiting when the broker comes: they go 1,000 at a time (a slice never
+    stalls the loop), all of them, in order."""
+    async def main():
+        bus = Bus()
+        publisher = MqttPublisher(MqttTarget("127.0.0.1", broker.port, SITE, USER, PASSWORD),
+                                  bus.subscribe("mqtt"))
+        sizes = []
+        prepare = publisher._prepare
+        publisher._prepare = lambda events: sizes.append(len(events)) or prepare(events)
+        for n in range(3500):
+            bus.publish(ev.CrisisSwitched(at=float(n), version=1, on=True))
+        async with Watcher(broker.port, f"vaxel/{SITE}/centre/#") as watch:
+            task = asyncio.get_running_loop().create_task(publisher.run())
+            for _ in range(3000):
+                if len(watch.messages) == 3500:
+                    break
+                await asyncio.sleep(0.01)
+            publisher.stop()
+            await task
+        return sizes, [json.loads(p)["at"] for _, p, _ in watch.messages]
+
+    sizes, ats = asyncio.run(asyncio.wait_for(main(), 60))
+    assert sizes == [1000, 1000, 1000, 500] and ats == [float(n) for n in range(3500)]
+
+
 def test_a_full_buffer_drops_the_newest_and_counts_them(tmp_path):
     """The broker away, 150 events for a buffer of 100: 50 counted as dropped, the 100 sent
     when it is back; publishing never waited."""
