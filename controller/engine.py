@@ -710,6 +710,9 @@ class Controller:
         """The agent answered: the caller left AGI into the bridge (the lease is wiped). Said
         once: a second BridgeEnter of the same caller (a bridge swap) changes nothing."""
         if state.phase is not CallPhase.OFFERED or state.agent is None:
+            if state.phase is CallPhase.WAITING:  # a withdrawn offer's leg that rang on
+                log.warning("call %s: bridged while not offered (a late agent leg); the "
+                            "router still has it waiting", state.call_id)
             return
         self._advance(state, CallEvent.ANSWERED)
         _stop(state.hold)  # its WAIT FOR DIGIT will never report: the bridge took the call
