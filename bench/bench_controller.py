@@ -167,17 +167,21 @@ async def _measure(centre: Any, pbx: subprocess.Popen, total: int, probe: bool
             "abandoned": centre.statistics()["abandoned"]}
 
 
+def pbx_process(script: str, *args: object) -> tuple[subprocess.Popen[str], int]:
+    """A bench's PBX process (`script --pbx args...`) and the AMI port it serves."""
+    pbx = subprocess.Popen([sys.executable, script, "--pbx", *map(str, args)],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert pbx.stdout is not None
+    return pbx, int(pbx.stdout.readline())
+
+
 def run_level(concurrent: int, total: int, probe: bool = False, burst: int = BURST,
               log: bool = False, mqtt_port: int | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "conf"
         write_config(config, concurrent, mqtt_port)
-        pbx = subprocess.Popen([sys.executable, __file__, "--pbx", str(config), str(concurrent),
-                                str(total), str(burst)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
-        assert pbx.stdout is not None
-        port = int(pbx.stdout.readline())
+        pbx, port = pbx_process(__file__, config, concurrent, total, burst)
         try:
             if not log:
                 return asyncio.run(controller_side(config, port, pbx, total, probe))

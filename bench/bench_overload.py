@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
 import random
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_controller import ROOT, SCALE, serve_fake_pbx, write_config
+from bench_controller import SCALE, pbx_process, serve_fake_pbx, write_config
 
 ACTIONS_PER_CALL = 6
 
@@ -122,12 +121,7 @@ def run_load(factor: float, seconds: float, cost: float, agents: int) -> dict[st
         config = Path(tmp) / "conf"
         write_config(config, agents)
         add_overload(config)
-        pbx = subprocess.Popen([sys.executable, __file__, "--pbx", str(config), str(rate),
-                                str(seconds), str(cost)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
-        assert pbx.stdout is not None
-        port = int(pbx.stdout.readline())
+        pbx, port = pbx_process(__file__, config, rate, seconds, cost)
         try:
             return {"rate": rate, **asyncio.run(controller_side(config, port, pbx))}
         finally:

@@ -22,7 +22,7 @@ import gc
 import itertools
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,7 +115,8 @@ class Calls:
     def __len__(self) -> int:
         return len(self._by_id)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[CallState]:
+        """A snapshot: the loop may end calls as it goes."""
         return iter(list(self._by_id.values()))
 
     def add(self, state: CallState) -> None:
@@ -607,7 +608,7 @@ class Controller:
             prompt = group.closed_prompt if out.refusal is Refusal.CLOSED else group.full_prompt
         prompt = prompt or self.settings.fallback.message
         self._call_event(ev.Refused, state, why=out.reason, prompt=prompt)
-        _stop(state.hold)  # the goodbye plays instead of the music
+        _stop(state.hold)  # the goodbye follows the music slice already asked of Asterisk
         state.hold = None
         self._call_task(state, self._goodbye(state, prompt))
 

@@ -239,8 +239,7 @@ def test_6_an_english_caller_of_a_stopped_controller_hears_the_english_fallback(
             w.silence_expected = "the controller is stopped: the lease is the way out"
             played = sent(w, "VarSet", Variable="PLAYBACKSTATUS")
             newexten = sent(w, "Newexten", Context="vaxel-fallback")
-            await w.ctl.stop()
-            w.link.abort()
+            await w.kill()  # the controller dies: the lease runs out into the fallback
             ch = Caller("2001", "0701112233", dialled="0812346").dial(w.pbx)  # the English line
             await w.until(lambda: ch.hungup, seconds=120)
             apps = [e["AppData"] for e in newexten if e.get("Application") == "Playback"]
