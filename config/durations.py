@@ -1,12 +1,12 @@
-"""Durations as administrators write them: "90s", "2m", "1h30m", "1.5h". A bare number is refused:
+"""Durations as administrators write them: "90s", "2m", "1h30m", "1.5h", "90d". A bare number is refused:
 "is 90 seconds or minutes?" should never be a guess."""
 
 from __future__ import annotations
 
 import re
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_duration(text: object) -> float:

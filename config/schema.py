@@ -94,6 +94,7 @@ Text = Annotated[str, BeforeValidator(_text)]
 PhoneNumber = Annotated[str, BeforeValidator(_number)]
 Ranges = Annotated[tuple[tuple[dt.time, dt.time], ...], BeforeValidator(_ranges)]
 Name = Annotated[str, Field(pattern=NAME)]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]  # 0.7 is 70 %
 
 
 class PromptText(_Model):
@@ -344,6 +345,42 @@ class Events(_Model):
     pseudonym_key_env: EnvName | None = None  # else a new key each start
 
 
+class Retention(_Model):
+    """How long the call log keeps what (docs/privacy.md): `vaxel maintenance` and the
+    controller each night apply it."""
+
+    pseudonymise_after: PositiveDuration = 90 * 86400.0  # callers' numbers become pseudonyms
+    delete_after: PositiveDuration = 2 * 365 * 86400.0  # calls, their events and wrap-ups go
+
+    @model_validator(mode="after")
+    def _order(self) -> Retention:
+        if self.delete_after < self.pseudonymise_after:
+            raise ValueError("delete_after is sooner than pseudonymise_after: numbers would "
+                             "be kept longer than the calls")
+        return self
+
+
+class Store(_Model):
+    """The call log (docs/operations.md): an SQLite file in the state folder unless `url`
+    names a database."""
+
+    url: str | None = Field(None, pattern=r"^(sqlite|postgresql)(\+\w+)?://[^\s]{0,2000}$")
+    password_env: EnvName | None = None  # the database password, never in the YAML
+    retention: Retention = Retention()
+    pseudonym_key_env: EnvName | None = None  # the key of the numbers' pseudonyms
+
+
+class Goals(_Model):
+    """The municipal goals the reports and the wallboard measure against (docs/kpi.md)."""
+
+    answered_within: PositiveDuration = 120.0
+    answered_target: Share = 0.70
+    answered_aim: Share = 0.80
+    first_contact_target: Share = 0.50
+    first_contact_aim: Share = 0.70
+    short_abandon: PositiveDuration = 5.0  # hung up sooner in line: counted apart
+
+
 class Partner(_Model):
     max_concurrent: int | None = Field(None, ge=0)
     max_per_hour: int | None = Field(None, ge=0)
@@ -375,6 +412,8 @@ class IvrConfig(_Model):
     transfer_allowlist: list[PhoneNumber] = []
     overload: Overload = Overload()
     events: Events = Events()
+    store: Store = Store()
+    goals: Goals = Goals()
 
     def local_time(self, moment: dt.datetime) -> dt.datetime:
         """An aware moment as the centre's wall clock reads it (naive, as hours compare)."""

@@ -119,6 +119,17 @@ class CallEnded(CallEvent):
     agent: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WrappedUp(CallEvent):
+    """The agent's account of a call they answered (the wrap-up form)."""
+
+    agent: str
+    reason: str  # rosa1 .. rosa4 (the ROSA contact groups), or forwarded
+    resolved: bool  # at the first contact
+    department: str | None = None  # where a forwarded call went
+    note: str = ""  # short, free text: may name the citizen (docs/privacy.md)
+
+
 # ---- agents --------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,6 +160,16 @@ class AgentPhone(Event):
 class ConfigurationActivated(Event):
     checksum: str
     changes: tuple[str, ...]  # in words, as `vaxel check` shows them
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Audited(Event):
+    """Somebody changed something (the audit log): who, what, from where."""
+
+    who: str
+    action: str  # reload, agent_login, agent_pause, wrap_up, ...
+    detail: str
+    source: str  # an address, cli, sighup
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,248 @@
+"""The municipal KPIs, defined once (docs/kpi.md): the reports, the live counters and the
+simulator all count with these.
+
+Pure: a call is a `CallRecord` (what the call log keeps of it), an agent's time is a list of
+`StateSpan`s, a wrap-up a `WrapUp`; `figures()` folds them into `Figures`, whose properties are
+the ratios. Nothing here reads a clock or a time zone: the caller groups records by hour, day or
+group (`by()`) with keys it computes.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+GOAL_SECONDS = 120.0  # the municipal goal: answered within 2 minutes
+SHORT_ABANDON_SECONDS = 5.0  # hung up this soon in line: a wrong number, not a lost citizen
+
+
+class Outcome(enum.StrEnum):
+    """How a call ended, once: the one column the reports count by."""
+
+    ANSWERED = "answered"  # an agent answered
+    ABANDONED = "abandoned"  # the caller hung up (or left the line by key) unanswered
+    OVERFLOWED = "overflowed"  # handed to the partner, who did not answer
+    PARTNER_ANSWERED = "partner_answered"
+    CALLBACK = "callback"  # ended with a callback request (once callbacks exist)
+    CLOSED = "closed"  # the number or the group was closed: the closing message
+    REFUSED = "refused"  # a full line or overload: the message, then goodbye
+    RESOLVED_IN_IVR = "resolved_in_ivr"  # the caller chose a message and heard it
+    TRANSFERRED = "transferred"  # sent on to a number (the IVR's transfer option)
+    UNFINISHED = "unfinished"  # still in progress when the log was written
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    call_id: str
+    arrived: float  # seconds since the epoch
+    number: str  # the municipal number dialled
+    outcome: Outcome
+    group: str | None = None  # the last group it was in line for: where its outcome counts
+    first_group: str | None = None
+    offered: bool = False  # reached a line, or was refused by one
+    queued: float | None = None  # first arrival in a line (kept through moves)
+    waited: float | None = None  # seconds in line until answered, abandoned or sent on
+    threshold: float = GOAL_SECONDS  # the group's service-level threshold
+    agent: str | None = None
+    talk: float | None = None
+    ivr_choice: str = ""  # the keys that chose the way out of the menus
+    abandoned_in: str | None = None  # ivr, waiting, offered, left_line
+
+
+@dataclass(frozen=True, slots=True)
+class WrapUp:
+    call_id: str
+    agent: str
+    at: float
+    reason: str  # rosa1 .. rosa4, or forwarded
+    resolved: bool  # at the first contact
+    department: str | None = None  # where a forwarded call went
+
+
+@dataclass(frozen=True, slots=True)
+class StateSpan:
+    """An agent in one state from `start` to `end` (agents/state.py's names)."""
+
+    agent: str
+    state: str
+    start: float
+    end: float
+    reason: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.end - self.start)
+
+
+WORKING = frozenset({"ringing", "busy", "wrap_up"})
+
+
+def _share(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """Counts over a set of calls; the ratios are None where their base is zero."""
+
+    calls: int = 0  # every call that arrived
+    offered: int = 0  # reached a line or was refused by one, short abandons included
+    answered: int = 0
+    answered_in_threshold: int = 0
+    answered_in_goal: int = 0  # within GOAL_SECONDS
+    abandoned: int = 0  # in line or while an agent's phone rang, short ones included
+    short_abandoned: int = 0
+    abandoned_in_threshold: int = 0  # not short, within the threshold (for SL2)
+    abandoned_in_ivr: int = 0
+    overflowed: int = 0  # sent to the partner, answered there or not
+    partner_answered: int = 0
+    refused: int = 0
+    closed: int = 0
+    resolved_in_ivr: int = 0
+    callbacks: int = 0
+    transferred: int = 0
+    unfinished: int = 0
+    answered_wait: float = 0.0  # seconds, summed over answered calls
+    talk: float = 0.0
+    wrap_ups: int = 0
+    resolved_first_contact: int = 0
+    forwarded: int = 0
+    logged_in: float = 0.0  # agents' seconds logged in
+    working: float = 0.0  # of which ringing, talking or in wrap-up
+    waits: tuple[float, ...] = field(default=(), repr=False)  # answered calls' waits
+    abandon_waits: tuple[float, ...] = field(default=(), repr=False)
+
+    @property
+    def counted(self) -> int:
+        """Offered, short abandons excluded: the base of the municipal goal."""
+        return self.offered - self.short_abandoned
+
+    @property
+    def service_level(self) -> float | None:
+        return _share(self.answered_in_threshold, self.answered)
+
+    @property
+    def goal(self) -> float | None:
+        """The municipal goal: answered within 2 minutes / offered (short abandons out)."""
+        return _share(self.answered_in_goal, self.counted)
+
+    @property
+    def sl2(self) -> float | None:
+        real_abandons = self.abandoned - self.short_abandoned
+        return _share(self.answered_in_threshold + self.abandoned_in_threshold,
+                      self.answered + real_abandons)
+
+    @property
+    def asa(self) -> float | None:
+        return _share(self.answered_wait, self.answered)
+
+    @property
+    def abandon_rate(self) -> float | None:
+        return _share(self.abandoned - self.short_abandoned, self.counted)
+
+    @property
+    def overflow_rate(self) -> float | None:
+        return _share(self.overflowed, self.counted)
+
+    @property
+    def partner_share(self) -> float | None:
+        """Of the calls sent to the partner, the share the partner answered."""
+        return _share(self.partner_answered, self.overflowed)
+
+    @property
+    def first_contact_resolution(self) -> float | None:
+        return _share(self.resolved_first_contact, self.wrap_ups)
+
+    @property
+    def forwarded_rate(self) -> float | None:
+        return _share(self.forwarded, self.wrap_ups)
+
+    @property
+    def availability(self) -> float | None:
+        """Reached a person (an agent or the partner) or resolved in the IVR / every call
+        (short abandons out)."""
+        reached = self.answered + self.partner_answered + self.resolved_in_ivr
+        return _share(reached, self.calls - self.short_abandoned)
+
+    @property
+    def occupancy(self) -> float | None:
+        return _share(self.working, self.logged_in)
+
+    def ratios(self) -> dict[str, float | None]:
+        return {name: getattr(self, name) for name in RATIOS}
+
+
+RATIOS = ("service_level", "goal", "sl2", "asa", "abandon_rate", "overflow_rate",
+          "partner_share", "first_contact_resolution", "forwarded_rate", "availability",
+          "occupancy")
+COUNTS = ("calls", "offered", "answered", "answered_in_threshold", "answered_in_goal",
+          "abandoned", "short_abandoned", "abandoned_in_ivr", "overflowed", "partner_answered",
+          "refused", "closed", "resolved_in_ivr", "callbacks", "transferred", "unfinished",
+          "wrap_ups", "resolved_first_contact", "forwarded")
+
+
+def figures(calls: Iterable[CallRecord], wrap_ups: Iterable[WrapUp] = (),
+            spans: Iterable[StateSpan] = (), *, short_abandon: float = SHORT_ABANDON_SECONDS,
+            goal_seconds: float = GOAL_SECONDS) -> Figures:
+    n: dict[str, int] = defaultdict(int)
+    waits: list[float] = []
+    abandon_waits: list[float] = []
+    talk = 0.0
+    for c in calls:
+        n["calls"] += 1
+        n["offered"] += c.offered
+        o = c.outcome
+        if o is Outcome.ANSWERED:
+            wait = c.waited or 0.0
+            n["answered"] += 1
+            n["answered_in_threshold"] += wait <= c.threshold
+            n["answered_in_goal"] += wait <= goal_seconds
+            waits.append(wait)
+            talk += c.talk or 0.0
+        elif o is Outcome.ABANDONED:
+            if c.abandoned_in == "ivr":
+                n["abandoned_in_ivr"] += 1
+                continue
+            wait = c.waited or 0.0
+            n["abandoned"] += 1
+            abandon_waits.append(wait)
+            if wait < short_abandon:
+                n["short_abandoned"] += 1
+            elif wait <= c.threshold:
+                n["abandoned_in_threshold"] += 1
+        elif o is Outcome.OVERFLOWED:
+            n["overflowed"] += 1
+        elif o is Outcome.PARTNER_ANSWERED:
+            n["overflowed"] += 1
+            n["partner_answered"] += 1
+        else:
+            n[{Outcome.CALLBACK: "callbacks", Outcome.CLOSED: "closed",
+               Outcome.REFUSED: "refused", Outcome.RESOLVED_IN_IVR: "resolved_in_ivr",
+               Outcome.TRANSFERRED: "transferred", Outcome.UNFINISHED: "unfinished"}[o]] += 1
+    for w in wrap_ups:
+        n["wrap_ups"] += 1
+        n["resolved_first_contact"] += w.resolved
+        n["forwarded"] += w.reason == "forwarded"
+    logged_in = working = 0.0
+    for s in spans:
+        if s.state != "logged_out":
+            logged_in += s.seconds
+        if s.state in WORKING:
+            working += s.seconds
+    return Figures(**n, answered_wait=sum(waits), talk=talk, logged_in=logged_in,
+                   working=working, waits=tuple(waits), abandon_waits=tuple(abandon_waits))
+
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+
+
+def by(items: Iterable[T], key: Callable[[T], K]) -> dict[K, list[T]]:
+    """Items grouped by a key (an hour, a day, a group), in the order first seen."""
+    out: dict[K, list[T]] = {}
+    for item in items:
+        out.setdefault(key(item), []).append(item)
+    return out
