@@ -114,7 +114,7 @@ async def controller_side(config: Path, port: int, pbx: subprocess.Popen, total:
     link = AmiLink("127.0.0.1", port, "vaxel", "bench", queue_size=10**6)
     history = ConfigHistory(load_folder(config), dt.datetime(2026, 11, 24, 10))
     async with open_centre(history, settings, link, time_scale=SCALE,
-                           state=config / "state") as centre:
+                           state=config / "state", store=None) as centre:
         result = await _measure(centre, pbx, total, probe)
         if "mqtt" in centre.integrations:  # every event reached the broker before the end
             mqtt = centre.integrations["mqtt"]

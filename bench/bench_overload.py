@@ -77,7 +77,8 @@ async def controller_side(config: Path, port: int, pbx: subprocess.Popen) -> dic
 
     link = AmiLink("127.0.0.1", port, "vaxel", "bench", queue_size=10**6)
     history = ConfigHistory(load_folder(config), dt.datetime(2026, 11, 24, 10))
-    async with open_centre(history, load_settings(config), link, time_scale=SCALE) as centre:
+    async with open_centre(history, load_settings(config), link, time_scale=SCALE,
+                           store=None) as centre:
         return await _measure(centre, pbx)
 
 

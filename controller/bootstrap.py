@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from config.describe import diff
 from config.errors import ConfigError, Problem
 from config.schema import Events
+from config.schema import Store as StoreConfig
 from config.versions import ConfigHistory, Version
 from controller.bus import Bus, Subscription, catch_up, consume
 from controller.configuration import Configuration, load_configuration
@@ -31,6 +32,9 @@ from controller.subscribers import CallJournal, Counters
 from integrations.mqtt import MqttPublisher, MqttTarget, group_lines
 from integrations.webhook import Spool, WebhookSender, WebhookTarget
 from queues.lifecycle import CallPhase
+from store.database import Database, database_url
+from store.spool import Spool as StoreSpool
+from store.writer import StoreWriter
 from telephony.ami_link import AmiLink
 from telephony.dialplan import DialplanSettings
 
@@ -83,6 +87,34 @@ def integrations(events: Events, bus: Bus, groups: Callable[[], dict[str, dict[s
     return out
 
 
+FROM_CONFIG = "from the configuration"  # open_centre(store=...): the store: section's
+
+
+def store_url(config: StoreConfig, state: Path, environ: Mapping[str, str] = os.environ) -> str:
+    """The call log's database as the configuration names it (the password from its variable),
+    or the SQLite file in the state folder. Raises MissingSecret, StoreError."""
+    if config.url is None:
+        return f"sqlite:///{state / 'vaxel.sqlite'}"
+    password = None
+    if config.password_env is not None:
+        password = environ.get(config.password_env)
+        if not password:
+            raise MissingSecret(f"store: the database password is read from "
+                                f"${config.password_env}, which is not set")
+    return database_url(config.url, password).render_as_string(hide_password=False)
+
+
+def store_writer(url: str, bus: Bus, state: Path, epoch: Callable[[float], float] = float,
+                 timeout: float = 10.0) -> StoreWriter:
+    where = database_url(url).render_as_string()  # a bad URL is refused before anything starts
+    return StoreWriter(lambda: Database.open(url), bus.subscribe("store", limit=STORE_BUFFER),
+                       StoreSpool(state / "store-spool.sqlite"), epoch=epoch, timeout=timeout,
+                       where=where)
+
+
+STORE_BUFFER = 200_000  # events the call log holds in memory before the spool takes them
+
+
 @dataclass
 class Centre:
     """The running contact centre, as its parts see it."""
@@ -97,6 +129,7 @@ class Centre:
     # the in-process subscribers (counters, journal, the tests'): they catch up before a read
     readable: tuple[tuple[Subscription, Callable[[Event], None]], ...] = ()
     integrations: dict[str, Integration] = field(default_factory=dict)
+    store: StoreWriter | None = None
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def catch_up(self) -> None:
@@ -156,11 +189,16 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
                       prompt_exists: Callable[[str], bool] | None = None,
                       subscribers: dict[str, Callable[[Event], None]] | None = None,
                       state: Path | None = None, environ: Mapping[str, str] = os.environ,
+                      store: str | None = FROM_CONFIG,
+                      store_epoch: Callable[[float], float] = float,
+                      store_timeout: float = 10.0,
                       ) -> AsyncIterator[Centre]:
     """The contact centre running until the block ends. `api` serves the HTTP API there
     (raises OSError if the address is taken); `subscribers` adds handlers to the bus; the
     configuration's `events:` section starts MQTT and the webhooks (secrets from `environ`,
-    spools under `state`; raises MissingSecret before anything starts)."""
+    spools under `state`; raises MissingSecret before anything starts). The call log goes to
+    `store` (a URL; by default the configuration's `store:`; None: no call log), its times
+    through `store_epoch` (the controller's clock to seconds since the epoch)."""
     from web.api import serve  # the web imports the bootstrap's Centre
 
     error: BaseException | None = None
@@ -173,12 +211,16 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
         ctl = Controller(history.active, settings, link, bus=bus, clock=clock,
                          wallclock=wallclock, time_scale=time_scale, prompt_exists=prompt_exists)
         # what can be refused is refused before anything runs (MissingSecret, OSError)
+        state = state or state_folder()
         outside = integrations(history.active.config.events, bus,
-                               group_lines(ctl.router.statistics), state or state_folder(),
-                               environ)
+                               group_lines(ctl.router.statistics), state, environ)
+        if store == FROM_CONFIG:
+            store = store_url(history.active.config.store, state, environ)
+        writer = None if store is None else store_writer(store, bus, state, store_epoch,
+                                                         store_timeout)
         centre = Centre(ctl, history, counters, journal, folder, sounds, readable=tuple(
             (subscriptions[name], handler) for name, handler in handlers.items()),
-            integrations=outside)
+            integrations=outside, store=writer)
         runner = await serve(centre, *api) if api is not None else None
         stop_api = _once(runner.cleanup if runner is not None else None)
         stack.push_async_callback(stop_api)  # should what follows fail
@@ -191,9 +233,11 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
         for name, handler in handlers.items():
             task = tasks.create_task(consume(subscriptions[name], handler))
             stack.callback(task.cancel)
-        for name, publisher in outside.items():  # stopped after the controller: the last go
+        loops: dict[str, Integration] = {**outside, **({"store": writer} if writer else {})}
+        for name, publisher in loops.items():  # stopped after the controller: the last go
             running = tasks.create_task(_supervised(name, publisher))
-            stack.push_async_callback(_finish, publisher, running)
+            stack.push_async_callback(_finish, publisher, running,
+                                      60.0 if publisher is writer else 5.0)
         ctl.start()
         stack.push_async_callback(ctl.stop)
         stack.push_async_callback(stop_api)  # the first to stop: no request meets a stopped one

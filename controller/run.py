@@ -21,6 +21,7 @@ from pathlib import Path
 from config.errors import ConfigError
 from config.versions import ConfigHistory
 from controller.bootstrap import Centre, MissingSecret, open_centre
+from store.database import StoreError
 from controller.configuration import load_configuration
 from telephony.ami_link import AmiLink
 
@@ -56,6 +57,8 @@ async def run_controller(config_dir: Path, api_host: str, api_port: int,
             log.info("opening hours follow %s: it is %s there", conf.loaded.config.timezone,
                      f"{centre.controller.wallclock():%Y-%m-%d %H:%M}")
             log.info("API on http://%s:%d/api/status", api_host, api_port)
+            if centre.store is not None:
+                log.info("call log: %s", centre.store.where)
             stop = stop or asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -76,7 +79,7 @@ async def run_controller(config_dir: Path, api_host: str, api_port: int,
     except OSError as err:
         log.error("cannot serve the API on %s:%d: %s", api_host, api_port, err.strerror)
         return 2
-    except MissingSecret as err:
+    except (MissingSecret, StoreError) as err:
         log.error("%s", err)
         return 2
     return 0

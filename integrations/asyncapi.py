@@ -57,6 +57,8 @@ def payload_schema(cls: type[ev.Event]) -> dict[str, Any]:
         properties[f.name] = _schema_of(hints[f.name])
     if cls is ev.CallArrived:  # per target: the number, a pseudonym, or nothing
         properties["caller"] = {"type": ["string", "null"]}
+    if cls is ev.WrappedUp:  # the note only where numbers go in full
+        properties["note"] = {"type": ["string", "null"]}
     return {"type": "object", "required": list(properties), "properties": properties,
             "additionalProperties": False}
 

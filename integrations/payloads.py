@@ -21,7 +21,7 @@ Callers = Literal["full", "pseudonym", "none"]
 
 # Events of the centre as a whole, under vaxel/<site>/centre/<event>.
 CENTRE_EVENTS = (ev.ConfigurationActivated, ev.CrisisSwitched, ev.OpeningChanged,
-                 ev.OverloadChanged, ev.LinkUp, ev.LinkDown)
+                 ev.OverloadChanged, ev.LinkUp, ev.LinkDown, ev.Audited)
 # Events that are alarms too (vaxel/<site>/alarms): a supervisor acts on them.
 ALARMS = (ev.OverloadChanged, ev.LinkDown, ev.LinkUp, ev.CrisisSwitched)
 
@@ -44,6 +44,8 @@ def payload(event: ev.Event, site: str, seq: int, callers: Callers, key: bytes
         body[f.name] = getattr(event, f.name)
     if isinstance(event, ev.CallArrived):
         body["caller"] = caller_as(event.caller, callers, key)
+    elif isinstance(event, ev.WrappedUp) and callers != "full":
+        body["note"] = None  # free text may name the citizen: only where numbers go too
     return body
 
 

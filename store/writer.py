@@ -28,7 +28,8 @@ log = logging.getLogger("vaxel.store")
 class StoreWriter:
     def __init__(self, connect: Callable[[], Awaitable[Database]], sub: Subscription,
                  spool: Spool, *, epoch: Callable[[float], float] = float,
-                 timeout: float = 10.0, retry: float = 5.0) -> None:
+                 timeout: float = 10.0, retry: float = 5.0, where: str = "") -> None:
+        self.where = where  # the database, as the log and `vaxel status` name it
         self._connect = connect  # opened at the first write, again after a failed one
         self.db: Database | None = None
         self.sub = sub
@@ -45,7 +46,7 @@ class StoreWriter:
         self.last_error: str | None = None
 
     def statistics(self) -> dict[str, Any]:
-        return {"connected": not self._spooling, "written": self.written,
+        return {"where": self.where, "connected": not self._spooling, "written": self.written,
                 "spooled": self.spooled, "replayed": self.replayed,
                 "in_spool": self.spool.events(), "queued": len(self.sub),
                 "dropped": self.sub.dropped, "calls_open": self.calllog.open_calls,
@@ -84,7 +85,8 @@ class StoreWriter:
                 await self._put(rows, len(events))
 
     async def _put(self, rows: Rows, events: int) -> None:
-        if self._spooling and not await self._replay():
+        # stopping while the database is away: straight to disk, no wait for it to time out
+        if self._spooling and (self._stopping.is_set() or not await self._replay()):
             await self._to_spool(rows, events)
             return
         if await self._write(rows):

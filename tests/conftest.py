@@ -27,3 +27,11 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'vaxel.sqlite'}"
     server: LocalPostgres = request.getfixturevalue("postgres")
     return server.new_database()
+
+
+@pytest.fixture(autouse=True)
+def _state_folder(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+                  ) -> None:
+    """No test writes to the user's state folder (~/.local/state/vaxel): the call log, the
+    spools of `vaxel run` started by a test go to a folder of the test's."""
+    monkeypatch.setenv("VAXEL_STATE_DIR", str(tmp_path_factory.mktemp("state")))

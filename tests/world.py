@@ -55,8 +55,9 @@ class World:
     silence_expected: str | None = None  # why this test's callers may hear nothing a while
 
     def __init__(self, folder: Path = EXAMPLE, start: dt.datetime = TUESDAY,
-                 environ: dict[str, str] | None = None) -> None:
+                 environ: dict[str, str] | None = None, store: str | None = None) -> None:
         self.folder = folder
+        self.store = store  # the call log's database URL: none unless a test asks
         self.start = start
         self.environ = environ or {}  # the secrets the configuration's events: section names
         self.state = Path(tempfile.mkdtemp(prefix="vaxel-state-"))
@@ -71,6 +72,10 @@ class World:
 
     def wallclock(self) -> dt.datetime:
         return self.start + dt.timedelta(seconds=asyncio.get_running_loop().time() - self._t0)
+
+    def epoch(self, at: float) -> float:
+        """The controller's clock (the loop's) in seconds since the epoch."""
+        return self.start.timestamp() + at - self._t0
 
     def events_of(self, call_id: str) -> list[ev.CallEvent]:
         return [e for e in self.events if isinstance(e, ev.CallEvent) and e.call_id == call_id]
@@ -118,7 +123,9 @@ class World:
             clock=asyncio.get_running_loop().time, wallclock=self.wallclock,
             prompt_exists=self.pbx.sounds.duration,
             subscribers={"test": self._events.append}, state=self.state,
-            environ=self.environ))
+            environ=self.environ, store=self.store, store_epoch=self.epoch,
+            # the virtual clock jumps while a real database answers: no write times out
+            store_timeout=3600.0))
         self.ctl = self.centre.controller
         self._running = True
 
