@@ -1,5 +1,5 @@
-"""Durations as administrators write them: "90s", "2m", "1h30m", "1.5h", "90d". A bare number is refused:
-"is 90 seconds or minutes?" should never be a guess."""
+"""Durations as administrators write them: "90s", "2m", "1h30m", "1.5h", "90d". A bare number is
+refused: "is 90 seconds or minutes?" should never be a guess."""
 
 from __future__ import annotations
 

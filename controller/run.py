@@ -21,8 +21,8 @@ from pathlib import Path
 from config.errors import ConfigError
 from config.versions import ConfigHistory
 from controller.bootstrap import Centre, MissingSecret, open_centre
-from store.database import StoreError
 from controller.configuration import load_configuration
+from store.database import StoreError
 from telephony.ami_link import AmiLink
 
 log = logging.getLogger("vaxel")
