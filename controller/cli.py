@@ -125,9 +125,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         def progress(now: float) -> None:
             bar.update(min(round(now / 3600), bar.total) - bar.n)
 
-    result = simulate(scenario, progress)
+    events: list[Any] = []
+    result = simulate(scenario, progress, events.append if args.store else None)
     if bar is not None:
         bar.close()
+    if args.store:
+        from controller.reporting import Refused, simulated_day
+
+        try:
+            start = args.start or (dt.datetime.min + dt.timedelta(seconds=scenario.opens)).time()
+            told = simulated_day(args.store, events, args.day, start, scenario.seed)
+        except Refused as err:
+            print(f"vaxel simulate: {err}", file=sys.stderr)
+            return 2
+        print(told, file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
         return 0
@@ -438,7 +449,34 @@ def build_parser() -> argparse.ArgumentParser:
                      help="service-level threshold (default 120)")
     sim.add_argument("--seed", type=int)
     sim.add_argument("--json", action="store_true", help="print the result as JSON")
+    sim.add_argument("--store", metavar="FILE_OR_URL",
+                     help="write the simulated day to a call log (an SQLite file or a URL), "
+                     "for `vaxel report`")
+    sim.add_argument("--day", type=_date, default=dt.date.today(),
+                     help="the day the simulated calls are dated (today)")
+    sim.add_argument("--start", type=_clock,
+                     help="the simulated day's start, Swedish time (the scenario's opens:, "
+                     "else 08:00)")
     sim.set_defaults(func=cmd_simulate)
+
+    rp = sub.add_parser("report", help="the municipal goals over a period, from the call log")
+    rp.add_argument("--from", dest="from_", type=_date, required=True, metavar="DATE",
+                    help="the first day (2026-11-02)")
+    rp.add_argument("--to", type=_date, required=True, metavar="DATE", help="the last day")
+    rp.add_argument("--group", help="one response group (a function) only")
+    rp.add_argument("--format", choices=("text", "csv", "html"), default="text")
+    rp.add_argument("--output", "-o", type=Path, help="write to this file (else stdout)")
+    rp.add_argument("--config", type=Path, help="the configuration folder: its store, goals "
+                    "and time zone")
+    rp.add_argument("--store", metavar="FILE_OR_URL", help="the call log (else the "
+                    "configuration's, or the state folder's vaxel.sqlite)")
+    rp.add_argument("--baseline", action="store_true",
+                    help="a baseline (nollmätning): availability and answer times per hour "
+                    "and weekday")
+    rp.add_argument("--compare-from", type=_date, metavar="DATE",
+                    help="compare with an earlier period (before / after)")
+    rp.add_argument("--compare-to", type=_date, metavar="DATE")
+    rp.set_defaults(func=_later("report"))
 
     st = sub.add_parser("staffing", help="agents needed for a service level (Erlang C)")
     st.add_argument("--calls-per-hour", type=_RATE, required=True)
@@ -511,6 +549,29 @@ def build_parser() -> argparse.ArgumentParser:
                     help="environment variable holding the AMI secret")
     dp.set_defaults(func=cmd_dialplan)
     return parser
+
+
+def _date(text: str) -> dt.date:
+    from controller.reporting import date
+
+    return date(text)
+
+
+def _clock(text: str) -> dt.time:
+    try:
+        return dt.time.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day; write e.g. 08:00"
+                                         ) from None
+
+
+def _later(name: str) -> Callable[[argparse.Namespace], int]:
+    """A command of controller/reporting.py, imported when it runs (SQLAlchemy, Alembic)."""
+    def run(args: argparse.Namespace) -> int:
+        from controller import reporting
+
+        return int(getattr(reporting, f"cmd_{name.replace('-', '_')}")(args))
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -68,6 +68,7 @@ class Scenario:
     partner_handle_time: HandleTime = field(default_factory=lambda: HandleTime(180.0))
     ring_time: float = 0.0
     name: str = "scenario"
+    opens: float = 8 * 3600.0  # the clock time of the run's second 0 (seconds after midnight)
 
     @classmethod
     def single_group(cls, *, agents: int, calls_per_hour: float, aht: float, hours: float,
@@ -270,4 +271,4 @@ def load_scenario(path: Path) -> Scenario:
         p = m.partner.handle_time
         partner_ht = HandleTime(p.mean, p.distribution, p.cv)
     return Scenario(tuple(groups), shifts, tuple(m.calls_per_hour), m.hours, m.patience, m.seed,
-                    partner, partner_ht, m.ring_time, m.name)
+                    partner, partner_ht, m.ring_time, m.name, m.opens)
