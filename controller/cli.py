@@ -478,6 +478,16 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--compare-to", type=_date, metavar="DATE")
     rp.set_defaults(func=_later("report"))
 
+    ex = sub.add_parser("export", help="the call log in another program's format")
+    ex.add_argument("format", choices=("queue-log",), help="queue-log: Asterisk's queue_log")
+    ex.add_argument("--from", dest="from_", type=_date, required=True, metavar="DATE")
+    ex.add_argument("--to", type=_date, required=True, metavar="DATE")
+    ex.add_argument("--output", "-o", type=Path, help="write to this file (else stdout)")
+    ex.add_argument("--config", type=Path, help="the configuration folder: its store, time "
+                    "zone and the agents' groups")
+    ex.add_argument("--store", metavar="FILE_OR_URL", help="the call log")
+    ex.set_defaults(func=_later("export"))
+
     st = sub.add_parser("staffing", help="agents needed for a service level (Erlang C)")
     st.add_argument("--calls-per-hour", type=_RATE, required=True)
     st.add_argument("--aht", type=_handle_time, required=True, help="mean handle time")

@@ -536,15 +536,16 @@ class Controller:
             if not key:
                 key = await state.io.hold(min(HOLD_SLICE, rules.every), escape=leave)
             if key and key == leave and group.leave is not None:
-                await self._leave(state, group.leave.then)
+                await self._leave(state, group.leave.then, key)
                 return
 
-    async def _leave(self, state: CallState, then: Any) -> None:
+    async def _leave(self, state: CallState, then: Any, key: str) -> None:
         """The caller pressed the leave key: out of the line, then the configured action."""
         if state.phase is not CallPhase.WAITING:
             return
         assert state.arrival is not None
-        self._call_event(ev.LeftLine, state, then=then.group or then.message or "goodbye")
+        self._call_event(ev.LeftLine, state, then=then.group or then.message or "goodbye",
+                         key=key)
         self._apply(self.router.call_left(state.call_id, self.now()))
         if then.group is not None:  # the music plays on into the next line
             self._queue(state, then.group, state.arrival, event=CallEvent.MOVED)
@@ -639,7 +640,7 @@ class Controller:
         state.agent = out.agent_id
         self.calls.ring(state, leg)
         self._advance(state, CallEvent.OFFERED)
-        self._call_event(ev.Offered, state, agent=out.agent_id)
+        self._call_event(ev.Offered, state, agent=out.agent_id, leg=leg)
         group = state.version.config.groups.get(out.group_id) or \
             self.version.config.groups[out.group_id]
         caller_id = f"{group.name} <{state.caller}>"

@@ -67,6 +67,7 @@ class Announced(CallEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Offered(CallEvent):
     agent: str
+    leg: str | None = None  # the agent leg's channel id (vaxel chose it: Asterisk's Uniqueid)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,6 +105,7 @@ class PartnerResult(CallEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LeftLine(CallEvent):
     then: str  # the group they went on to, or the message they heard
+    key: str = ""  # the key they pressed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

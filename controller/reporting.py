@@ -189,3 +189,38 @@ def simulated_day(store: str, events: list[Event], day: dt.date, start: dt.time,
     last = dt.datetime.fromtimestamp(origin + max((e.at for e in events), default=0), tz)
     return (f"{calls} calls written to {store}; the report: vaxel report --store {store} "
             f"--from {day} --to {last.date()}")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    try:
+        return _export(args)
+    except Refused as err:
+        print(f"vaxel export: {err}", file=sys.stderr)
+        return 2
+
+
+def _export(args: argparse.Namespace) -> int:
+    from store import schema
+    from store.queue_log import export
+
+    if args.to < args.from_:
+        raise Refused(f"--to {args.to} is before --from {args.from_}")
+    url, config = store_of(args.store, args.config)
+    start, end = Period(args.from_, args.to, timezone_of(config)).bounds()
+    groups = {aid: list(a.groups) for aid, a in config.agents.items()} if config else {}
+
+    async def read() -> list[dict[str, Any]]:
+        db = await _open(url)
+        try:
+            e = schema.events
+            return await db.rows(e, e.c.at >= start, e.c.at < end, order=[e.c.id])
+        finally:
+            await db.close()
+
+    lines = export(asyncio.run(read()), groups)
+    if args.output is None:
+        sys.stdout.write(lines)
+    else:
+        args.output.write_text(lines, encoding="utf-8")
+        print(f"vaxel export: {args.output} ({lines.count(chr(10))} queue_log lines)")
+    return 0
