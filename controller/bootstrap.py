@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from config.describe import diff
 from config.errors import ConfigError, Problem
-from config.schema import Events
+from config.schema import Events, Retention
 from config.schema import Store as StoreConfig
 from config.versions import ConfigHistory, Version
 from controller.bus import Bus, Subscription, catch_up, consume
@@ -218,6 +218,11 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
             store = store_url(history.active.config.store, state, environ)
         writer = None if store is None else store_writer(store, bus, state, store_epoch,
                                                          store_timeout)
+        store_config = history.active.config.store
+        key_name = store_config.pseudonym_key_env
+        if writer is not None and key_name is not None and not environ.get(key_name):
+            raise MissingSecret(f"store: the pseudonyms' key is read from ${key_name}, which "
+                                "is not set")
         centre = Centre(ctl, history, counters, journal, folder, sounds, readable=tuple(
             (subscriptions[name], handler) for name, handler in handlers.items()),
             integrations=outside, store=writer)
@@ -238,6 +243,11 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
             running = tasks.create_task(_supervised(name, publisher))
             stack.push_async_callback(_finish, publisher, running,
                                       60.0 if publisher is writer else 5.0)
+        if store is not None:
+            key = environ[key_name].encode() if key_name else None
+            nightly = tasks.create_task(_nightly(ctl, store, store_config.retention, key,
+                                                 store_epoch))
+            stack.callback(nightly.cancel)
         ctl.start()
         stack.push_async_callback(ctl.stop)
         stack.push_async_callback(stop_api)  # the first to stop: no request meets a stopped one
@@ -247,6 +257,38 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
             error = err
     if error is not None:
         raise error
+
+
+NIGHTLY = dt.time(3, 0)  # the centre's clock: the quietest hour
+
+
+async def _nightly(ctl: Controller, url: str, retention: Retention, key: bytes | None,
+                   epoch: Callable[[float], float]) -> None:
+    """The call log's retention (store/retention.py), once a night; a database away then is
+    tried again in an hour."""
+    from store.retention import apply
+
+    pause: float | None = None
+    while True:
+        now = ctl.wallclock()
+        if pause is None:
+            nxt = dt.datetime.combine(now.date(), NIGHTLY)
+            if nxt <= now:
+                nxt += dt.timedelta(days=1)
+            pause = (nxt - now).total_seconds()
+        await asyncio.sleep(pause * ctl.time_scale)
+        try:
+            db = await Database.open(url)
+            try:
+                done = await apply(db, epoch(ctl.now()), retention.pseudonymise_after,
+                                   retention.delete_after, key)
+            finally:
+                await db.close()
+            log.info("call log retention: %s", done)
+            pause = None
+        except Exception as err:  # the database's: the calls are not affected
+            log.warning("call log retention not applied (%s); trying again in an hour", err)
+            pause = 3600.0
 
 
 def _once(close: Callable[[], Awaitable[None]] | None) -> Callable[[], Awaitable[None]]:

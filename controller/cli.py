@@ -488,6 +488,13 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--store", metavar="FILE_OR_URL", help="the call log")
     ex.set_defaults(func=_later("export"))
 
+    mt = sub.add_parser("maintenance", help="apply the call log's retention (pseudonymise, "
+                        "delete), as the controller does each night")
+    mt.add_argument("--config", type=Path, help="the configuration folder: its store and "
+                    "retention")
+    mt.add_argument("--store", metavar="FILE_OR_URL", help="the call log")
+    mt.set_defaults(func=_later("maintenance"))
+
     st = sub.add_parser("staffing", help="agents needed for a service level (Erlang C)")
     st.add_argument("--calls-per-hour", type=_RATE, required=True)
     st.add_argument("--aht", type=_handle_time, required=True, help="mean handle time")

@@ -224,3 +224,43 @@ def _export(args: argparse.Namespace) -> int:
         args.output.write_text(lines, encoding="utf-8")
         print(f"vaxel export: {args.output} ({lines.count(chr(10))} queue_log lines)")
     return 0
+
+
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    try:
+        return _maintenance(args)
+    except Refused as err:
+        print(f"vaxel maintenance: {err}", file=sys.stderr)
+        return 2
+
+
+def _maintenance(args: argparse.Namespace) -> int:
+    from config.schema import Retention
+    from store.retention import apply
+
+    url, config = store_of(args.store, args.config)
+    retention = config.store.retention if config is not None else Retention()
+    key = _pseudonym_key(config)
+
+    async def run() -> str:
+        db = await _open(url)
+        try:
+            done = await apply(db, dt.datetime.now(dt.UTC).timestamp(),
+                               retention.pseudonymise_after, retention.delete_after, key)
+        finally:
+            await db.close()
+        return str(done)
+
+    print(f"vaxel maintenance: {asyncio.run(run())}")
+    return 0
+
+
+def _pseudonym_key(config: IvrConfig | None) -> bytes | None:
+    import os
+
+    name = config.store.pseudonym_key_env if config is not None else None
+    if name is None:
+        return None
+    if not os.environ.get(name):
+        raise Refused(f"store: the pseudonyms' key is read from ${name}, which is not set")
+    return os.environ[name].encode()
