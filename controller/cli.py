@@ -413,6 +413,11 @@ def cmd_status(args: argparse.Namespace) -> int:
                                                  f"NOT CONNECTED ({i['last_error']}), ")
         done = i.get("published", i.get("delivered", 0))
         print(f"  {name}: {state}{done} sent, {i['queued']} waiting, {i['dropped']} dropped")
+    if (store := data.get("store")) is not None:
+        state = "writing" if store["connected"] else f"SPOOLING ({store['last_error']})"
+        print(f"  call log {store['where']}: {state}, {store['written']} events written, "
+              f"{store['in_spool']} in the spool ({store['spooled']} spooled, "
+              f"{store['replayed']} caught up)")
     lost = {n: s["dropped"] for n, s in data.get("subscribers", {}).items() if s["dropped"]}
     if lost:
         print(f"  events lost by slow subscribers: {lost}")

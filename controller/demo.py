@@ -4,6 +4,8 @@ A fake Asterisk 22 (AMI over TCP on 127.0.0.1) runs the dialplan rendered from t
 municipality and plays its real prompts; the controller drives it through the AMI link exactly as
 it would drive a real Asterisk; synthetic citizens call in, choose in the IVR and sometimes give
 up; the agents' phones ring, answer and talk. A summary line is printed every simulated minute.
+Every call goes into a call log (an SQLite file in a folder the demo names), and the demo ends
+with the day's report from it, as `vaxel report` makes it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import logging
 import random
 import sys
 import tempfile
+import time
+import zoneinfo
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -70,14 +74,24 @@ async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hou
     server = AmiServer(pbx, {settings.ami.username: user})
     port = await server.start()
     link = AmiLink("127.0.0.1", port, settings.ami.username, "demo")
-    now = dt.datetime.now().replace(hour=10, minute=0)
+    now = dt.datetime.now().replace(hour=10, minute=0, second=0, microsecond=0)
     while now.weekday() >= 4:  # a Monday to Thursday morning: open
         now += dt.timedelta(days=1)
+    # the call log's times: the demo's morning, moving on with its compressed clock
+    state = Path(tempfile.mkdtemp(prefix="vaxel-demo-"))
+    store = f"sqlite:///{state / 'vaxel.sqlite'}"
+    start = now.replace(tzinfo=zoneinfo.ZoneInfo(config.timezone)).timestamp()
+    started = time.time() / scale
+
+    def epoch(at: float) -> float:
+        return start + at - started
+
     try:
         async with open_centre(history, settings, link, folder=config_dir, sounds=SOUNDS,
                                time_scale=scale, wallclock=lambda: now,
                                prompt_exists=lambda name: pbx.sounds.duration(name)
-                               is not None) as centre:
+                               is not None, state=state, store=store,
+                               store_epoch=epoch) as centre:
             await _demo(centre, pbx, phones, rng, minutes, scale, calls_per_hour, speed, port,
                         out)
     finally:
@@ -85,7 +99,27 @@ async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hou
         await pbx.close()
         if broker is not None:
             broker.stop()
+    print(await _report(store, state, now.date(), config), file=out)
     return 0
+
+
+async def _report(store: str, state: Path, day: dt.date, config: Any) -> str:
+    """The demo's day from its call log, as `vaxel report --format html` writes it."""
+    from store.database import Database
+    from controller.reporting import goals_of
+    from store.report import Period, build, html, load
+
+    period = Period(day, day, zoneinfo.ZoneInfo(config.timezone))
+    db = await Database.open(store)
+    try:
+        data = await load(db, period)
+    finally:
+        await db.close()
+    path = state / f"rapport-{day}.html"
+    path.write_text(html(build(data, period, goals_of(config))), encoding="utf-8")
+    return (f"vaxel demo: {len(data.calls)} calls in the call log {state / 'vaxel.sqlite'}; "
+            f"the day's report: {path}\n  (again: vaxel report --store "
+            f"{state / 'vaxel.sqlite'} --from {day} --to {day})")
 
 
 def _with_a_local_broker(loaded: Loaded, out: TextIO) -> tuple[LocalBroker | None, Loaded]:

@@ -77,9 +77,18 @@ def test_the_demo_runs_the_whole_contact_centre_and_ends_by_itself():
                                    "mosquitto_sub -h 127.0.0.1 -p ")
     assert lines[0].startswith("vaxel demo: fake Asterisk on 127.0.0.1:")
     assert lines[1].split()[:3] == ["min", "calls", "menus"]
+    report, again = lines.pop(), lines.pop()
+    report, again = again, report  # the report's two lines come last
     assert [ln.split()[0] for ln in lines[2:-1]] == ["1", "2", "3"]
     assert lines[-1].startswith("after 3 simulated minutes: ")
     assert "answered within 2 minutes (the municipal goal: 70 %, aim 80 %)" in lines[-1]
     published = int(lines[-1].split("; ")[-1].split()[0])
     assert lines[-1].endswith(" events published to MQTT") and published > 10
+    # the call log and the day's report from it, where the demo says
+    calls = int(lines[-1].split("after 3 simulated minutes: ")[1].split()[0])
+    logged, page = report.split(" calls in the call log ")[0], report.split("report: ")[1]
+    assert int(logged.removeprefix("vaxel demo: ")) == calls
+    html = Path(page).read_text()
+    assert html.startswith("<!DOCTYPE html>") and html.count('role="img"') == 5
+    assert again.strip().startswith("(again: vaxel report --store ")
     assert "Traceback" not in proc.stderr

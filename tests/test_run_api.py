@@ -4,6 +4,7 @@
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import socket
 from pathlib import Path
 
@@ -59,6 +60,17 @@ async def vaxel_running(folder, wallclock=None):
         await pbx.close()
 
 
+async def _calls(path):
+    from store import schema
+    from store.database import Database
+
+    db = await Database.open(str(path))
+    try:
+        return await db.rows(schema.calls)
+    finally:
+        await db.close()
+
+
 def test_vaxel_run_takes_calls_and_agents_act_through_the_api(monkeypatch, capsys):
     monkeypatch.setenv("VAXEL_AMI_SECRET", "s3cret")
     tuesday = dt.datetime(2026, 11, 24, 10, 0)  # open: today may be a Sunday
@@ -85,9 +97,16 @@ def test_vaxel_run_takes_calls_and_agents_act_through_the_api(monkeypatch, capsy
             assert "# TYPE vaxel_calls_total counter\nvaxel_calls_total 1\n" in metrics
             assert "vaxel_ami_connected 1\n" in metrics
             assert 'vaxel_events_dropped_total{subscriber="counters"} 0\n' in metrics
+            assert "vaxel_store_connected 1\n" in metrics
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
     out, err = capsys.readouterr()
+    # the call log, in the state folder: the stop wrote the call still talking as unfinished
+    log = Path(os.environ["VAXEL_STATE_DIR"]) / "vaxel.sqlite"
+    assert f"call log sqlite+aiosqlite:///{log}: writing" in out
+    calls = asyncio.run(_calls(log))
+    assert [(c["outcome"], c["agent"], c["caller"]) for c in calls] == [
+        ("unfinished", "anna", "0701112233")]
     checksum = load_folder(EXAMPLE).checksum  # what `vaxel check` prints as the version
     assert f"configuration version {checksum} (activation 1)" in out
     assert "AMI 127.0.0.1:" in out and " up" in out.split("AMI 127.0.0.1:")[1].split("\n")[0]

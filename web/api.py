@@ -53,6 +53,7 @@ def status(centre: Centre) -> dict[str, Any]:
         "counts": centre.statistics(),
         "subscribers": centre.bus.statistics(),
         "integrations": {name: i.statistics() for name, i in centre.integrations.items()},
+        "store": None if centre.store is None else centre.store.statistics(),
     }
 
 
@@ -147,6 +148,16 @@ def metrics(centre: Centre) -> str:
                  if "connected" in s}
     if connected:
         metric("integration_connected", "gauge", "1 while connected to the broker", connected)
+    if centre.store is not None:
+        store = centre.store.statistics()
+        metric("store_connected", "gauge", "1 while the call log's database takes writes",
+               {"": float(store["connected"])})
+        for key, what in (("written", "events written to the call log"),
+                          ("spooled", "events spooled to disk while the database was away"),
+                          ("replayed", "spooled events written once it was back")):
+            metric(f"store_{key}_total", "counter", what, {"": store[key]})
+        metric("store_spool", "gauge", "events waiting in the call log's spool",
+               {"": store["in_spool"]})
     return "\n".join(lines) + "\n"
 
 
