@@ -105,8 +105,8 @@ async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hou
 
 async def _report(store: str, state: Path, day: dt.date, config: Any) -> str:
     """The demo's day from its call log, as `vaxel report --format html` writes it."""
-    from store.database import Database
     from controller.reporting import goals_of
+    from store.database import Database
     from store.report import Period, build, html, load
 
     period = Period(day, day, zoneinfo.ZoneInfo(config.timezone))

@@ -31,7 +31,7 @@ class Outcome(enum.StrEnum):
     REFUSED = "refused"  # a full line or overload: the message, then goodbye
     RESOLVED_IN_IVR = "resolved_in_ivr"  # the caller chose a message and heard it
     TRANSFERRED = "transferred"  # sent on to a number (the IVR's transfer option)
-    UNFINISHED = "unfinished"  # still in progress when the log was written
+    UNFINISHED = "unfinished"  # not answered yet when the log was written (still going)
 
 
 @dataclass(frozen=True, slots=True)

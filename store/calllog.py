@@ -2,10 +2,10 @@
 spool the rows while the database is away and tests can read them without one.
 
 Each event is a row of `events`. A call's events fold into its `calls` row, written when it ends
-(and, at a stop, for the calls still going, as `unfinished`: the controller after a restart
-adopts them and writes their end over it). An agent's state changes become spans (`agent_states`)
-from one change to the next. Every row has a `uid` (this writer's run and a sequence number), so
-a batch written twice (a replay after a crash) is written once.
+(and, at a stop, for the calls still going: `answered` with no end yet, else `unfinished`; the
+controller after a restart adopts them and writes their end over it). An agent's state changes
+become spans (`agent_states`) from one change to the next. Every row has a `uid` (this writer's
+run and a sequence number), so a batch written twice (a replay after a crash) is written once.
 """
 
 from __future__ import annotations
@@ -125,10 +125,10 @@ class CallFold:
 
     def outcome(self) -> tuple[Outcome, str | None]:
         """How it ended, and where it was abandoned."""
+        if self.answered is not None:  # answered is answered, talking still or not
+            return Outcome.ANSWERED, None
         if self.ended is None:
             return Outcome.UNFINISHED, None
-        if self.answered is not None:
-            return Outcome.ANSWERED, None
         if self.partner_answered:
             return Outcome.PARTNER_ANSWERED, None
         if self.refused is not None:
@@ -238,7 +238,7 @@ class CallLog:
                                     "call_id": e.call_id, "start_at": at, "end_at": None}
 
     def open_rows(self) -> Rows:
-        """The calls still going (as unfinished) and the agents' open spans: written at a stop,
+        """The calls still going (no end yet) and the agents' open spans: written at a stop,
         overwritten by their end later."""
         out = Rows()
         for fold in self._calls.values():

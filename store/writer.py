@@ -5,7 +5,7 @@ slice at a time, one transaction each. When a write fails or takes longer than `
 database stopped, the network gone), the batch goes to the spool on disk instead, and so does
 every batch after it, so the order is kept; every `retry` seconds the spool is tried again,
 oldest first, and once it is empty the writer writes directly again. Stopping takes in what is
-queued and writes the calls still going as `unfinished` (their end comes after a restart).
+queued and writes the calls still going, without their end (it comes after a restart).
 What was spooled and replayed is counted (`vaxel status`, /metrics).
 """
 

@@ -101,12 +101,12 @@ def test_vaxel_run_takes_calls_and_agents_act_through_the_api(monkeypatch, capsy
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
     out, err = capsys.readouterr()
-    # the call log, in the state folder: the stop wrote the call still talking as unfinished
+    # the call log, in the state folder: the stop wrote the call still talking, answered
     log = Path(os.environ["VAXEL_STATE_DIR"]) / "vaxel.sqlite"
     assert f"call log sqlite+aiosqlite:///{log}: writing" in out
     calls = asyncio.run(_calls(log))
-    assert [(c["outcome"], c["agent"], c["caller"]) for c in calls] == [
-        ("unfinished", "anna", "0701112233")]
+    assert [(c["outcome"], c["agent"], c["caller"], c["ended_at"]) for c in calls] == [
+        ("answered", "anna", "0701112233", None)]
     checksum = load_folder(EXAMPLE).checksum  # what `vaxel check` prints as the version
     assert f"configuration version {checksum} (activation 1)" in out
     assert "AMI 127.0.0.1:" in out and " up" in out.split("AMI 127.0.0.1:")[1].split("\n")[0]
