@@ -30,3 +30,4 @@ bench: $(STAMP)
 	$(PY) bench/bench_controller.py
 	$(PY) bench/bench_overload.py
 	$(PY) bench/bench_mqtt.py
+	$(PY) bench/bench_store.py

@@ -103,7 +103,7 @@ async def pbx_side(config: Path, concurrent: int, total: int, burst: int) -> Non
 
 
 async def controller_side(config: Path, port: int, pbx: subprocess.Popen, total: int,
-                          probe: bool) -> dict[str, float]:
+                          probe: bool, store: str | None = None) -> dict[str, float]:
     from config.loader import load_folder
     from config.versions import ConfigHistory
     from controller.bootstrap import open_centre
@@ -114,8 +114,14 @@ async def controller_side(config: Path, port: int, pbx: subprocess.Popen, total:
     link = AmiLink("127.0.0.1", port, "vaxel", "bench", queue_size=10**6)
     history = ConfigHistory(load_folder(config), dt.datetime(2026, 11, 24, 10))
     async with open_centre(history, settings, link, time_scale=SCALE,
-                           state=config / "state", store=None) as centre:
+                           state=config / "state", store=store) as centre:
         result = await _measure(centre, pbx, total, probe)
+        if centre.store is not None:  # the call log (bench_store.py): every event written
+            await centre.store.flush()
+            written = centre.store.statistics()
+            result["store_written"], result["store_spooled"] = written["written"], \
+                written["spooled"]
+            result["events_per_s"] = written["written"] / result["wall_s"]
         if "mqtt" in centre.integrations:  # every event reached the broker before the end
             mqtt = centre.integrations["mqtt"]
             while (mqtt.statistics()["queued"] or mqtt.statistics()["in_flight"]
@@ -177,18 +183,19 @@ def pbx_process(script: str, *args: object) -> tuple[subprocess.Popen[str], int]
 
 
 def run_level(concurrent: int, total: int, probe: bool = False, burst: int = BURST,
-              log: bool = False, mqtt_port: int | None = None) -> dict[str, float]:
+              log: bool = False, mqtt_port: int | None = None, store: str | None = None
+              ) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "conf"
         write_config(config, concurrent, mqtt_port)
         pbx, port = pbx_process(__file__, config, concurrent, total, burst)
         try:
             if not log:
-                return asyncio.run(controller_side(config, port, pbx, total, probe))
+                return asyncio.run(controller_side(config, port, pbx, total, probe, store))
             from controller.logs import logging_off_the_loop
 
             with open(os.devnull, "w") as sink, logging_off_the_loop(stream=sink):
-                return asyncio.run(controller_side(config, port, pbx, total, probe))
+                return asyncio.run(controller_side(config, port, pbx, total, probe, store))
         finally:
             pbx.kill()
 
