@@ -193,20 +193,24 @@ def _minute_line(minute: int, centre: Centre) -> str:
     states = [a.state for a in centre.controller.router.agents.values()]
     return (f"{minute:5d} {stats['calls']:7d} {stats['in_menus']:6d} {stats['waiting']:7d}"
             f" {stats['answered']:9d} {_share(stats['within_threshold'], stats['answered']):>10}"
-            f" {_share(stats['within_2_minutes'], stats['calls']):>8} {stats['abandoned']:8d}"
+            f" {_pct(centre.counters.figures().goal):>8} {stats['abandoned']:8d}"
             f" {stats['partner']:8d}  {states.count(AgentState.BUSY):15d}"
             f" {states.count(AgentState.WRAP_UP):7d} {states.count(AgentState.PAUSED):6d}"
             f" {states.count(AgentState.READY):5d}")
 
 
+def _pct(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.0f} %"
+
+
 def _summary(centre: Centre, minutes: int) -> str:
     stats = centre.statistics()
-    within = stats["within_2_minutes"]
     calls = f"{stats['calls']} call{'s' * (stats['calls'] != 1)}"
     return (f"after {minutes} simulated minutes: {calls}, {stats['answered']} "
             f"answered ({_share(stats['within_threshold'], stats['answered'])} within their "
-            f"group's target), {_share(within, stats['calls'])} of all calls answered within "
-            f"2 minutes (the municipal goal: 70 %, aim 80 %), {stats['abandoned']} gave up, "
+            f"group's target), {_pct(centre.counters.figures().goal)} of the calls offered "
+            f"answered within 2 minutes (the municipal goal: 70 %, aim 80 %), "
+            f"{stats['abandoned']} gave up, "
             f"{stats['partner']} answered by the partner, {stats['in_menus']} still in the "
             f"menus and {stats['waiting']} waiting at the end" + "".join(
                 f"; {i.statistics().get('published', 0)} events published to MQTT"

@@ -34,6 +34,7 @@ from queues.commands import (
     SendToPartner,
     StartWrapUp,
 )
+from queues.kpi import Figures
 from queues.lifecycle import CallPhase
 from queues.router import Router
 
@@ -351,7 +352,9 @@ class Simulation:
             offered=offered, answered=answered, abandoned=abandoned,
             overflowed=sum(g.overflowed for g in r), refused=sum(g.refused for g in r),
             unserved=len(self.router.calls),
-            service_level=_share(within, answered),
+            # the ratio as queues/kpi.py defines it for the reports and the live counters
+            service_level=Figures(answered=answered,
+                                  answered_in_threshold=within).service_level or 0.0,
             service_level_offered=_share(within, offered),
             wait_probability=_share(sum(g.waited for g in r), answered + abandoned),
             asa_seconds=(sum(g.wait_total for g in r) / answered) if answered else 0.0,

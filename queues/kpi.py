@@ -184,14 +184,20 @@ COUNTS = ("calls", "offered", "answered", "answered_in_threshold", "answered_in_
           "wrap_ups", "resolved_first_contact", "forwarded")
 
 
-def figures(calls: Iterable[CallRecord], wrap_ups: Iterable[WrapUp] = (),
-            spans: Iterable[StateSpan] = (), *, short_abandon: float = SHORT_ABANDON_SECONDS,
-            goal_seconds: float = GOAL_SECONDS) -> Figures:
-    n: dict[str, int] = defaultdict(int)
-    waits: list[float] = []
-    abandon_waits: list[float] = []
-    talk = 0.0
-    for c in calls:
+class Tally:
+    """Figures built one call, wrap-up and span at a time (the live counters); `figures()`
+    does the same over whole lists (the reports)."""
+
+    def __init__(self, *, short_abandon: float = SHORT_ABANDON_SECONDS,
+                 goal_seconds: float = GOAL_SECONDS) -> None:
+        self.short_abandon, self.goal_seconds = short_abandon, goal_seconds
+        self.n: dict[str, int] = defaultdict(int)
+        self.waits: list[float] = []
+        self.abandon_waits: list[float] = []
+        self.talk = self.logged_in = self.working = 0.0
+
+    def add_call(self, c: CallRecord) -> None:
+        n = self.n
         n["calls"] += 1
         n["offered"] += c.offered
         o = c.outcome
@@ -199,17 +205,17 @@ def figures(calls: Iterable[CallRecord], wrap_ups: Iterable[WrapUp] = (),
             wait = c.waited or 0.0
             n["answered"] += 1
             n["answered_in_threshold"] += wait <= c.threshold
-            n["answered_in_goal"] += wait <= goal_seconds
-            waits.append(wait)
-            talk += c.talk or 0.0
+            n["answered_in_goal"] += wait <= self.goal_seconds
+            self.waits.append(wait)
+            self.talk += c.talk or 0.0
         elif o is Outcome.ABANDONED:
             if c.abandoned_in == "ivr":
                 n["abandoned_in_ivr"] += 1
-                continue
+                return
             wait = c.waited or 0.0
             n["abandoned"] += 1
-            abandon_waits.append(wait)
-            if wait < short_abandon:
+            self.abandon_waits.append(wait)
+            if wait < self.short_abandon:
                 n["short_abandoned"] += 1
             elif wait <= c.threshold:
                 n["abandoned_in_threshold"] += 1
@@ -219,21 +225,41 @@ def figures(calls: Iterable[CallRecord], wrap_ups: Iterable[WrapUp] = (),
             n["overflowed"] += 1
             n["partner_answered"] += 1
         else:
-            n[{Outcome.CALLBACK: "callbacks", Outcome.CLOSED: "closed",
-               Outcome.REFUSED: "refused", Outcome.RESOLVED_IN_IVR: "resolved_in_ivr",
-               Outcome.TRANSFERRED: "transferred", Outcome.UNFINISHED: "unfinished"}[o]] += 1
-    for w in wrap_ups:
-        n["wrap_ups"] += 1
-        n["resolved_first_contact"] += w.resolved
-        n["forwarded"] += w.reason == "forwarded"
-    logged_in = working = 0.0
-    for s in spans:
+            n[_COUNTED[o]] += 1
+
+    def add_wrap_up(self, w: WrapUp) -> None:
+        self.n["wrap_ups"] += 1
+        self.n["resolved_first_contact"] += w.resolved
+        self.n["forwarded"] += w.reason == "forwarded"
+
+    def add_span(self, s: StateSpan) -> None:
         if s.state != "logged_out":
-            logged_in += s.seconds
+            self.logged_in += s.seconds
         if s.state in WORKING:
-            working += s.seconds
-    return Figures(**n, answered_wait=sum(waits), talk=talk, logged_in=logged_in,
-                   working=working, waits=tuple(waits), abandon_waits=tuple(abandon_waits))
+            self.working += s.seconds
+
+    def figures(self) -> Figures:
+        return Figures(**self.n, answered_wait=sum(self.waits), talk=self.talk,
+                       logged_in=self.logged_in, working=self.working,
+                       waits=tuple(self.waits), abandon_waits=tuple(self.abandon_waits))
+
+
+_COUNTED = {Outcome.CALLBACK: "callbacks", Outcome.CLOSED: "closed", Outcome.REFUSED: "refused",
+            Outcome.RESOLVED_IN_IVR: "resolved_in_ivr", Outcome.TRANSFERRED: "transferred",
+            Outcome.UNFINISHED: "unfinished"}
+
+
+def figures(calls: Iterable[CallRecord], wrap_ups: Iterable[WrapUp] = (),
+            spans: Iterable[StateSpan] = (), *, short_abandon: float = SHORT_ABANDON_SECONDS,
+            goal_seconds: float = GOAL_SECONDS) -> Figures:
+    tally = Tally(short_abandon=short_abandon, goal_seconds=goal_seconds)
+    for c in calls:
+        tally.add_call(c)
+    for w in wrap_ups:
+        tally.add_wrap_up(w)
+    for s in spans:
+        tally.add_span(s)
+    return tally.figures()
 
 
 K = TypeVar("K", bound=Hashable)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 
 from controller import events as ev
+from queues.kpi import figures
 from store import schema
+from store.calllog import record
 from store.database import Database
 from telephony.fakepbx.actors import Caller
 
@@ -68,6 +70,11 @@ def test_every_call_and_event_is_in_the_call_log(store_url: str) -> None:
     assert [e["kind"] for e in events] == [type(e).__name__ for e in w.events]
     # in the wall's seconds (the world starts on a Tuesday morning)
     assert abs(answered["arrived_at"] - w.start.timestamp()) < 60
+    # the live counters count the KPIs as a report of the call log does
+    live, logged = w.centre.counters.figures(), figures([record(c, 120.0) for c in calls])
+    assert live == logged
+    assert (live.calls, live.answered, live.abandoned, live.abandoned_in_ivr,
+            live.resolved_in_ivr) == (4, 1, 1, 1, 1)
 
 
 def test_the_database_stopped_during_calls_loses_nothing_and_keeps_the_order(postgres) -> None:

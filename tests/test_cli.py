@@ -81,7 +81,8 @@ def test_the_demo_runs_the_whole_contact_centre_and_ends_by_itself():
     report, again = again, report  # the report's two lines come last
     assert [ln.split()[0] for ln in lines[2:-1]] == ["1", "2", "3"]
     assert lines[-1].startswith("after 3 simulated minutes: ")
-    assert "answered within 2 minutes (the municipal goal: 70 %, aim 80 %)" in lines[-1]
+    assert "of the calls offered answered within 2 minutes (the municipal goal: 70 %, aim 80 %)" \
+        in lines[-1]
     published = int(lines[-1].split("; ")[-1].split()[0])
     assert lines[-1].endswith(" events published to MQTT") and published > 10
     # the call log and the day's report from it, where the demo says

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from agents.state import IllegalTransition
 from config.errors import ConfigError
+from queues.kpi import COUNTS, Figures
 from queues.router import UnknownEntity
 
 if TYPE_CHECKING:
@@ -51,10 +52,16 @@ def status(centre: Centre) -> dict[str, Any]:
                               "agent": s.agent, "events": centre.journal.story(s.call_id)}
                   for s in ctl.calls},
         "counts": centre.statistics(),
+        "kpi": _kpi(centre.counters.figures()),
         "subscribers": centre.bus.statistics(),
         "integrations": {name: i.statistics() for name, i in centre.integrations.items()},
         "store": None if centre.store is None else centre.store.statistics(),
     }
+
+
+def _kpi(f: Figures) -> dict[str, Any]:
+    """The KPIs of the calls ended since start, as the reports count them (docs/kpi.md)."""
+    return {**{name: getattr(f, name) for name in COUNTS}, **f.ratios()}
 
 
 async def _status(request: web.Request) -> web.Response:
