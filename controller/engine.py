@@ -49,8 +49,9 @@ from queues.commands import (
     StartWrapUp,
 )
 from queues.group import Opening
+from queues.kpi import WRAP_UP_REASONS
 from queues.lifecycle import CallEvent, CallPhase, next_phase
-from queues.router import Router
+from queues.router import Router, UnknownEntity
 from telephony.ami_link import AmiLink
 from telephony.callio import AgiCallIO, CallerGone, LinkFault
 from telephony.dialplan import DialplanSettings
@@ -183,6 +184,7 @@ class Controller:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reader: asyncio.Task[None] | None = None
         self.orphans = 0  # callers found served by nothing (a bug), taken up again
+        self._wrapping: dict[str, str | None] = {}  # agent -> the call of their wrap-up
         self.overloaded = False  # Asterisk falls behind: new callers get overload.prompt
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -242,6 +244,32 @@ class Controller:
 
     def agent_logout(self, agent_id: str) -> None:
         self._apply(self.router.agent_logged_out(agent_id, self.now()))
+
+    def wrap_up(self, agent_id: str, call_id: str, reason: str, resolved: bool,
+                department: str | None = None, note: str = "") -> bool:
+        """The agent's wrap-up form for a call (published as WrappedUp, into the call log).
+        Ends the wrap-up time early when it is this call's: True then. Raises UnknownEntity
+        for an agent vaxel does not know, ValueError for a reason not in WRAP_UP_REASONS or a
+        forward without its department."""
+        agent = self.router.agents.get(agent_id)
+        if agent is None:
+            raise UnknownEntity(f"unknown agent {agent_id!r}")
+        if reason not in WRAP_UP_REASONS:
+            raise ValueError(f"reason {reason!r}: one of {', '.join(WRAP_UP_REASONS)}")
+        if reason == "forwarded" and not department:
+            raise ValueError("a call forwarded to the department: say which department")
+        self._publish(ev.WrappedUp(at=self.now(), version=self.version.number,
+                                   call_id=call_id, agent=agent_id, reason=reason,
+                                   resolved=resolved, department=department, note=note))
+        if agent.state is AgentState.WRAP_UP and self._wrapping.get(agent_id) == call_id:
+            self._apply(self.router.wrap_up_done(agent_id, self.now()))
+            return True
+        return False
+
+    def audit(self, who: str, action: str, detail: str, source: str) -> None:
+        """Somebody changed something: a line of the audit log (the call log's `audit`)."""
+        self._publish(ev.Audited(at=self.now(), version=self.version.number, who=who,
+                                 action=action, detail=detail, source=source))
 
     def set_crisis(self, on: bool) -> None:
         """The crisis switch: groups' crisis overflow rules apply at once, and callers who
@@ -560,6 +588,8 @@ class Controller:
             if debug:
                 log.debug("router: %s", out)
             if isinstance(out, AgentChanged):
+                if out.state is AgentState.WRAP_UP:  # the wrap-up form names its call
+                    self._wrapping[out.agent_id] = out.call_id
                 self._publish(ev.AgentChanged(at=self.now(), version=self.version.number,
                                               agent=out.agent_id, state=out.state.value,
                                               reason=out.reason, cause=out.event,

@@ -88,6 +88,9 @@ async def run_controller(config_dir: Path, api_host: str, api_port: int,
 async def _reload(centre: Centre) -> None:
     """SIGHUP: the folder again; an error is logged and changes nothing."""
     try:
-        await centre.reload()
+        version, changes = await centre.reload()
+        centre.controller.audit("sighup", "reload", f"version {version.number} "
+                                f"({version.checksum}): " + ("; ".join(changes) or "no change"),
+                                "signal")
     except ConfigError as err:
         log.error("reload refused; the running configuration stays active:\n%s", err)

@@ -52,6 +52,11 @@ class CallRecord:
     abandoned_in: str | None = None  # ivr, waiting, offered, left_line
 
 
+# The wrap-up's contact reasons: the ROSA groups 1-4 (docs/kpi.md) or a forward to the
+# department (which one is the wrap-up's `department`).
+WRAP_UP_REASONS = ("rosa1", "rosa2", "rosa3", "rosa4", "forwarded")
+
+
 @dataclass(frozen=True, slots=True)
 class WrapUp:
     call_id: str

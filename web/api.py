@@ -7,16 +7,21 @@ the web panels will grow from.
     POST /api/agents/{id}/ready           back from a pause
     POST /api/agents/{id}/pause           {"reason": "lunch"}
     POST /api/agents/{id}/logout
+    POST /api/calls/{id}/wrapup           {"agent": "anna", "reason": "rosa2", "resolved": true,
+                                           "department": null, "note": "..."}
     POST /api/crisis                      {"on": true}
     POST /api/reload                      read the folder again, check, activate (SIGHUP too)
 
 Errors are JSON {"error": "..."} with 400 (a refused transition; a configuration with errors,
-with "problems" as file:line:column lines), 404 (unknown agent).
+with "problems" as file:line:column lines), 404 (unknown agent). Every change is a line of the
+audit log (an Audited event, into the call log): who (the API has no users yet: "api"), what,
+from which address.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -92,7 +97,53 @@ async def _agent(request: web.Request) -> web.Response:
     except IllegalTransition as err:
         return web.json_response({"error": str(err)}, status=400)
     agent = ctl.router.agents[agent_id]
+    _audit(request, f"agent {action}", agent_id + (f" ({body.get('reason')})"
+                                                    if action == "pause" else ""))
     return web.json_response({"agent": agent_id, "state": agent.state.value})
+
+
+def _audit(request: web.Request, action: str, detail: str) -> None:
+    request.app[CENTRE].controller.audit("api", action, detail, request.remote or "")
+
+
+CALL_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _text(body: dict[str, Any], key: str, limit: int, *, required: bool = False) -> str | None:
+    """A short text from a browser: at most `limit` characters, no control characters."""
+    value = body.get(key)
+    if value is None or value == "":
+        if required:
+            raise ValueError(f"give {key}")
+        return None
+    if not isinstance(value, str) or len(value) > limit \
+            or any(ord(c) < 32 and c not in "\n" for c in value):
+        raise ValueError(f"{key}: text of at most {limit} characters")
+    return value.strip()
+
+
+async def _wrap_up(request: web.Request) -> web.Response:
+    ctl = request.app[CENTRE].controller
+    call_id = request.match_info["call"]
+    try:
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise ValueError("send a JSON object")
+        if not CALL_ID.match(call_id):
+            raise ValueError(f"{call_id!r} is not a call id")
+        resolved = body.get("resolved")
+        if not isinstance(resolved, bool):
+            raise ValueError('resolved: true or false (solved at the first contact?)')
+        agent = _text(body, "agent", 64, required=True) or ""
+        ended = ctl.wrap_up(agent, call_id, _text(body, "reason", 16, required=True) or "",
+                            resolved, _text(body, "department", 100),
+                            _text(body, "note", 500) or "")
+    except UnknownEntity as err:
+        return web.json_response({"error": str(err)}, status=404)
+    except ValueError as err:  # json's too
+        return web.json_response({"error": str(err)}, status=400)
+    _audit(request, "wrap-up", f"{call_id} by {body['agent']}: {body['reason']}")
+    return web.json_response({"call": call_id, "wrap_up_ended": ended})
 
 
 async def _crisis(request: web.Request) -> web.Response:
@@ -101,6 +152,7 @@ async def _crisis(request: web.Request) -> web.Response:
     if not isinstance(on, bool):
         return web.json_response({"error": 'send {"on": true} or {"on": false}'}, status=400)
     request.app[CENTRE].controller.set_crisis(on)
+    _audit(request, "crisis", "on" if on else "off")
     return web.json_response({"crisis": on})
 
 
@@ -112,6 +164,8 @@ async def _reload(request: web.Request) -> web.Response:
         return web.json_response({"error": "the configuration was not accepted; the running "
                                            "one stays active",
                                   "problems": [str(p) for p in err.problems]}, status=400)
+    _audit(request, "reload", f"version {version.number} ({version.checksum}): "
+           + ("; ".join(changes) or "no change"))
     return web.json_response({"version": version.number, "version_id": version.checksum,
                               "changes": changes})
 
@@ -179,6 +233,7 @@ def make_app(centre: Centre) -> web.Application:
     app.router.add_get("/api/status", _status)
     app.router.add_get("/metrics", _metrics)
     app.router.add_post("/api/agents/{agent}/{action}", _agent)
+    app.router.add_post("/api/calls/{call}/wrapup", _wrap_up)
     app.router.add_post("/api/crisis", _crisis)
     app.router.add_post("/api/reload", _reload)
     return app
