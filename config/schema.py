@@ -94,7 +94,17 @@ Text = Annotated[str, BeforeValidator(_text)]
 PhoneNumber = Annotated[str, BeforeValidator(_number)]
 Ranges = Annotated[tuple[tuple[dt.time, dt.time], ...], BeforeValidator(_ranges)]
 Name = Annotated[str, Field(pattern=NAME)]
-Share = Annotated[float, Field(ge=0.0, le=1.0)]  # 0.7 is 70 %
+def _share(v: object) -> object:
+    """0.7, or "70%" as people write a goal."""
+    if isinstance(v, str) and v.strip().endswith("%"):
+        try:
+            return float(v.strip()[:-1]) / 100
+        except ValueError:
+            raise ValueError(f"{v!r}: write a share such as 0.7 or \"70%\"") from None
+    return v
+
+
+Share = Annotated[float, BeforeValidator(_share), Field(ge=0.0, le=1.0)]  # 0.7 is 70 %
 
 
 class PromptText(_Model):

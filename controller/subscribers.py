@@ -133,12 +133,9 @@ class CallJournal:
             journal.append(event)
         if isinstance(event, ev.CallEnded):
             del self.calls[event.call_id]
-            if log.isEnabledFor(logging.INFO):
-                first = journal[0]
-                caller = first.caller if isinstance(first, ev.CallArrived) else "?"
-                log.info("call %s from %s: %s", event.call_id, caller or "unknown",
-                         "; ".join(describe(e) for e in journal if not isinstance(
-                             e, ev.IvrStep | ev.Announced)))
+            if log.isEnabledFor(logging.INFO):  # no caller's number: the log has no retention
+                log.info("call %s: %s", event.call_id, "; ".join(
+                    describe(e) for e in journal if not isinstance(e, ev.IvrStep | ev.Announced)))
 
     def story(self, call_id: str) -> list[str]:
         return [describe(e) for e in self.calls.get(call_id, ())]

@@ -207,3 +207,30 @@ def test_scenario_mistakes_are_located(tmp_path, old, new, expected):
     assert any(expected in m for m in messages), messages
     assert all(re.match(rf"{re.escape(str(path))}:\d+:\d+: ", m) for m in messages), messages
     assert not any(LIBRARY_WORDING.search(m) for m in messages)
+
+
+# ---- the call log and the goals ------------------------------------------------------------
+
+@pytest.mark.parametrize("section, key, says", [
+    ("store:\n  retention: {pseudonymise_after: 30d, delete_after: 10d}\n", "retention:",
+     "store.retention: delete_after is sooner than pseudonymise_after"),
+    ("store:\n  url: mysql://db.kommun.se/vaxel\n", "url:", "store.url"),
+    ("store:\n  password_env: db-password\n", "password_env:", "store.password_env"),
+    ('goals:\n  answered_target: "x%"\n', "answered_target:",
+     'goals.answered_target: \'x%\': write a share such as 0.7 or "70%"'),
+    ("goals:\n  answered_aim: 80\n", "answered_aim:", "goals.answered_aim"),
+    ("goals:\n  short_abandon: 5\n", "short_abandon:", "goals.short_abandon"),
+])
+def test_a_wrong_store_or_goal_is_located(folder, section, key, says):
+    path = folder / "vaxel.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "\n" + section, encoding="utf-8")
+    message = only(refused(folder))
+    assert f"vaxel.yaml:{line_of(path.read_text(encoding='utf-8'), key)}:" in message, message
+    assert says in message, message
+
+
+def test_goals_as_percentages_are_read_as_shares(folder):
+    path = folder / "vaxel.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + '\ngoals:\n  answered_target: "75%"\n',
+                    encoding="utf-8")
+    assert load_configuration(folder).loaded.config.goals.answered_target == 0.75
