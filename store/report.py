@@ -128,6 +128,7 @@ class Report:
     choices: dict[str, Figures]
     departments: dict[str, int]  # forwarded to
     agents: dict[str, AgentLine]
+    choice_names: dict[str, str]  # keys -> where they led ("21" -> "bygglov")
     pauses: dict[str, float]  # seconds per pause reason
     wait_bins: list[tuple[str, int]]
     abandon_curve: list[tuple[float, float]]  # (seconds waited, share of abandons by then)
@@ -182,6 +183,10 @@ def build(data: Loaded, period: Period, goals: Goals = Goals(), group: str | Non
         if w.reason == "forwarded":
             departments[w.department or "(not named)"] += 1
     total = fig(calls, data.wrap_ups, data.spans)
+    led: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for c in calls:  # where each choice led, most often (a group; else how the call ended)
+        led[_choice(c)][c.first_group or c.outcome.value] += 1
+    choice_names = {k: max(v.items(), key=lambda kv: kv[1])[0] for k, v in led.items()}
     what = "Nollmätning" if baseline else "Rapport"
     return Report(
         title=title or f"{what}: {group or 'hela kontaktcenter'}, {period}",
@@ -193,9 +198,15 @@ def build(data: Loaded, period: Period, goals: Goals = Goals(), group: str | Non
         groups=split_calls(_group), numbers=split_calls(lambda c: c.number),
         choices=split_calls(_choice),
         departments=dict(sorted(departments.items(), key=lambda kv: -kv[1])),
-        agents=dict(sorted(agents.items())), pauses=dict(sorted(pauses.items())),
+        agents=dict(sorted(agents.items())), choice_names=choice_names,
+        pauses=dict(sorted(pauses.items())),
         wait_bins=_wait_bins(total.waits), abandon_curve=_abandon_curve(total.abandon_waits),
         baseline=baseline)
+
+
+def _choice_label(report: Report, keys: str) -> str:
+    name = report.choice_names.get(keys)
+    return keys if name is None or name == keys else f"{keys} → {name}"
 
 
 def _group(c: CallRecord) -> str:
@@ -348,7 +359,8 @@ def html(report: Report, before: Report | None = None) -> str:
             {h: f.goal for h, f in report.hours.items()},
             title="Besvarade inom 2 minuter per timme",
             goal=goals.answered_target, aim=goals.answered_aim),
-        "choices": charts.bars({k: f.calls for k, f in report.choices.items()},
+        "choices": charts.bars({_choice_label(report, k): f.calls
+                                for k, f in report.choices.items()},
                                title="Samtal per menyval"),
         "waits": charts.bars(dict(report.wait_bins), title="Väntetid för besvarade samtal"),
         "abandons": charts.curve(report.abandon_curve,
@@ -377,7 +389,7 @@ def _breakdowns(report: Report) -> list[tuple[str, str, dict[Any, Figures],
         out.append(("weekdays", "Per veckodag", report.weekdays, lambda d: WEEKDAYS[d]))
     out.append(("hours", "Per timme", report.hours, lambda h: f"{h:02d}–{h + 1:02d}"))
     out.append(("numbers", "Per nummer", report.numbers, str))
-    out.append(("choices", "Per menyval", report.choices, str))
+    out.append(("choices", "Per menyval", report.choices, lambda k: _choice_label(report, k)))
     if len(report.weeks) > 1:
         out.append(("weeks", "Per vecka", report.weeks, str))
     if len(report.months) > 1:
