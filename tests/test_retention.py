@@ -109,7 +109,9 @@ def test_the_controller_applies_the_retention_at_night(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     url = f"sqlite:///{tmp_path / 'log.sqlite'}"
     asyncio.run(fill(url))
-    ctl = SimpleNamespace(wallclock=lambda: dt.datetime(2027, 1, 15, 2, 59, 59),
+    # a second before three, then just after: the next night is a day away
+    moments = iter([dt.datetime(2027, 1, 15, 2, 59, 59)])
+    ctl = SimpleNamespace(wallclock=lambda: next(moments, dt.datetime(2027, 1, 15, 3, 0, 1)),
                           time_scale=0.001, now=lambda: NOW)
 
     def done() -> bool:
