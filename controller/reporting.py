@@ -81,6 +81,20 @@ def timezone_of(config: IvrConfig | None) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(config.timezone if config is not None else DEFAULT_TIMEZONE)
 
 
+def _command(name: str) -> Callable[[Callable[[argparse.Namespace], int]],
+                                    Callable[[argparse.Namespace], int]]:
+    """A command whose Refused is its message and exit code 2, never a traceback."""
+    def wrap(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        def command(args: argparse.Namespace) -> int:
+            try:
+                return run(args)
+            except Refused as err:
+                print(f"vaxel {name}: {err}", file=sys.stderr)
+                return 2
+        return command
+    return wrap
+
+
 async def _open(url: str) -> Database:
     try:
         return await Database.open(url)
@@ -88,15 +102,8 @@ async def _open(url: str) -> Database:
         raise Refused(str(err)) from None
 
 
+@_command("report")
 def cmd_report(args: argparse.Namespace) -> int:
-    try:
-        return _report(args)
-    except Refused as err:
-        print(f"vaxel report: {err}", file=sys.stderr)
-        return 2
-
-
-def _report(args: argparse.Namespace) -> int:
     if args.to < args.from_:
         raise Refused(f"--to {args.to} is before --from {args.from_}")
     if (args.compare_from is None) != (args.compare_to is None):
@@ -191,15 +198,8 @@ def simulated_day(store: str, events: list[Event], day: dt.date, start: dt.time,
             f"--from {day} --to {last.date()}")
 
 
+@_command("export")
 def cmd_export(args: argparse.Namespace) -> int:
-    try:
-        return _export(args)
-    except Refused as err:
-        print(f"vaxel export: {err}", file=sys.stderr)
-        return 2
-
-
-def _export(args: argparse.Namespace) -> int:
     from store import schema
     from store.queue_log import export
 
@@ -226,15 +226,8 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+@_command("maintenance")
 def cmd_maintenance(args: argparse.Namespace) -> int:
-    try:
-        return _maintenance(args)
-    except Refused as err:
-        print(f"vaxel maintenance: {err}", file=sys.stderr)
-        return 2
-
-
-def _maintenance(args: argparse.Namespace) -> int:
     from config.schema import Retention
     from store.retention import apply
 
