@@ -204,7 +204,8 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
     error: BaseException | None = None
     async with contextlib.AsyncExitStack() as stack:
         bus = Bus()
-        counters, journal = Counters(), CallJournal()
+        goals = history.active.config.goals  # the live KPIs count as the reports do
+        counters, journal = Counters(goals.answered_within, goals.short_abandon), CallJournal()
         handlers: dict[str, Callable[[Any], None]] = {"counters": counters, "journal": journal,
                                                       **(subscribers or {})}
         subscriptions = {name: bus.subscribe(name) for name in handlers}

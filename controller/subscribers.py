@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from controller import events as ev
-from queues.kpi import GOAL_SECONDS, Figures, Tally, WrapUp
+from queues.kpi import GOAL_SECONDS, SHORT_ABANDON_SECONDS, Figures, Tally, WrapUp
 from store.calllog import CallFold, record
 
 log = logging.getLogger("vaxel.calls")
@@ -23,11 +23,12 @@ class Counters:
     the KPIs of the calls ended since start, folded as the call log folds them and counted by
     queues/kpi.py as the reports count them."""
 
-    def __init__(self) -> None:
+    def __init__(self, goal_seconds: float = GOAL_SECONDS,
+                 short_abandon: float = SHORT_ABANDON_SECONDS) -> None:
         self.counts = {"calls": 0, "answered": 0, "within_threshold": 0, "within_2_minutes": 0,
                        "abandoned": 0, "partner": 0, "refused": 0, "turned_away": 0,
                        "auto_paused": 0}
-        self.tally = Tally()
+        self.tally = Tally(short_abandon=short_abandon, goal_seconds=goal_seconds)
         self._folds: dict[str, CallFold] = {}
         self._handlers: dict[type[ev.Event], Callable[[Any], None]] = {
             ev.CallArrived: self._arrived, ev.Connected: self._connected,
