@@ -37,7 +37,10 @@ class LocalBroker:
         self.process: subprocess.Popen[bytes] | None = None
         # run as root, mosquitto would become the user `mosquitto`, who cannot read our files
         lines = [f"user {getpass.getuser()}", f"listener {self.port} 127.0.0.1",
-                 "persistence false", f"log_dest file {folder / 'mosquitto.log'}"]
+                 "persistence false", f"log_dest file {folder / 'mosquitto.log'}",
+                 # no cap on what waits for a slow subscriber (the default drops past 1,000:
+                 # a watcher on a loaded machine lost events in a test)
+                 "max_queued_messages 0"]
         if users:
             passwords = folder / "passwords"
             passwords.write_text("")
