@@ -126,6 +126,24 @@ def _references(c: IvrConfig, r: _Report) -> None:
     if c.crisis.prompt is not None:
         prompt(("crisis", "prompt"), c.crisis.prompt)
     prompt(("overload", "prompt"), c.overload.prompt)
+    _users(c, r)
+
+
+def _users(c: IvrConfig, r: _Report) -> None:
+    tokens: dict[str, str] = {}
+    for name, user in c.users.items():
+        if user.agent is not None and user.agent not in c.agents:
+            r.add(("users", name, "agent"), f"agent {user.agent!r} is not defined (agents:)")
+        if user.token_sha256 is not None:
+            if user.token_sha256 in tokens:
+                r.add(("users", name, "token_sha256"),
+                      f"the same API token as user {tokens[user.token_sha256]!r}")
+            tokens[user.token_sha256] = name
+    seen: set[str] = set()
+    for i, reason in enumerate(c.web.pause_reasons):
+        if reason.casefold() in seen:
+            r.add(("web", "pause_reasons", i), f"pause reason {reason!r} twice")
+        seen.add(reason.casefold())
 
 
 def _targets(a: Action | str, current: str) -> list[str]:

@@ -396,6 +396,53 @@ class Partner(_Model):
     max_per_hour: int | None = Field(None, ge=0)
 
 
+class Wallboard(_Model):
+    """The wallboard's colours: amber from `*_warn`, red (and an alarm) from `*_alarm`."""
+
+    waiting_warn: int = Field(3, ge=1)  # callers in one group's line
+    waiting_alarm: int = Field(8, ge=1)
+    wait_warn: PositiveDuration = 60.0  # the longest wait in a group's line
+    wait_alarm: PositiveDuration = 120.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Wallboard:
+        if self.waiting_alarm < self.waiting_warn or self.wait_alarm < self.wait_warn:
+            raise ValueError("an alarm level below its warning level")
+        return self
+
+
+PauseReason = Annotated[str, Field(pattern=r"^[^\x00-\x1f]{1,60}$")]
+
+
+class Web(_Model):
+    """The web pages (web/): sessions, the agents' pause reasons, the wallboard."""
+
+    session: PositiveDuration = 8 * 3600.0  # a session unused this long must log in again
+    pause_reasons: list[PauseReason] = ["lunch", "rast", "möte", "utbildning",
+                                        "administration"]
+    wallboard: Wallboard = Wallboard()
+
+
+Role = Literal["agent", "supervisor", "admin"]
+
+
+class User(_Model):
+    """Who may log in to the web and the API. The password is an argon2 hash
+    (`vaxel user` makes it), never the password; an API token likewise only its SHA-256."""
+
+    role: Role
+    name: str | None = Field(None, max_length=100)
+    agent: Name | None = None  # the agent this user is (required for the agent role)
+    password: str = Field(pattern=r"^\$argon2(id|i|d)\$[^\s]{10,500}$")
+    token_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _agent_role(self) -> User:
+        if self.role == "agent" and self.agent is None:
+            raise ValueError("a user with the agent role names the agent they are (agent:)")
+        return self
+
+
 def _timezone(v: object) -> object:
     if not isinstance(v, str):
         raise ValueError('write a time zone name in quotes, such as "Europe/Stockholm"')
@@ -424,6 +471,8 @@ class IvrConfig(_Model):
     events: Events = Events()
     store: Store = Store()
     goals: Goals = Goals()
+    web: Web = Web()
+    users: dict[Name, User] = {}
 
     def local_time(self, moment: dt.datetime) -> dt.datetime:
         """An aware moment as the centre's wall clock reads it (naive, as hours compare)."""

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
+import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,3 +74,47 @@ class ConfigHistory:
         self.versions.append(version)
         self._active = version
         return version
+
+
+YAML_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}\.yaml$")
+
+
+def folder_files(folder: Path) -> dict[str, str]:
+    """The configuration folder's files (telephony.yaml too), by name."""
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.yaml"))
+            if YAML_NAME.match(p.name)}
+
+
+def keep_files(files: dict[str, str], checksum: str, into: Path) -> None:
+    """Keeps a version's files under its checksum (for a rollback to it later); once."""
+    target = into / checksum
+    if target.exists():
+        return
+    into.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{checksum}-", dir=into))
+    for name, text in files.items():
+        (staging / name).write_text(text, encoding="utf-8")
+    try:
+        staging.rename(target)
+    except OSError:  # kept meanwhile by another
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def kept_files(into: Path, checksum: str) -> dict[str, str] | None:
+    folder = into / checksum
+    return folder_files(folder) if folder.is_dir() else None
+
+
+def write_files(folder: Path, files: dict[str, str], *, exactly: bool = False) -> None:
+    """Writes files into the configuration folder, each atomically (a reader sees the old or
+    the new file, never half); `exactly`: YAML files not among them are removed."""
+    for name, text in files.items():
+        if not YAML_NAME.match(name):
+            raise ValueError(f"{name!r} is not a configuration file name (such as vaxel.yaml)")
+        tmp = folder / f".{name}.new"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, folder / name)
+    if exactly:
+        for path in folder.glob("*.yaml"):
+            if path.name not in files and YAML_NAME.match(path.name):
+                path.unlink()

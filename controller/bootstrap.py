@@ -23,12 +23,12 @@ from config.describe import diff
 from config.errors import ConfigError, Problem
 from config.schema import Events, Retention
 from config.schema import Store as StoreConfig
-from config.versions import ConfigHistory, Version
+from config.versions import ConfigHistory, Version, folder_files, keep_files
 from controller.bus import Bus, Subscription, catch_up, consume
 from controller.configuration import Configuration, load_configuration
 from controller.engine import Controller
 from controller.events import Event
-from controller.subscribers import CallJournal, Counters
+from controller.subscribers import CallJournal, Changes, Counters
 from integrations.mqtt import MqttPublisher, MqttTarget, group_lines
 from integrations.webhook import Spool, WebhookSender, WebhookTarget
 from queues.lifecycle import CallPhase
@@ -130,7 +130,23 @@ class Centre:
     readable: tuple[tuple[Subscription, Callable[[Event], None]], ...] = ()
     integrations: dict[str, Integration] = field(default_factory=dict)
     store: StoreWriter | None = None
+    store_url: str | None = None  # the call log's database, for what the web pages read
+    state: Path | None = None  # what survives a restart (spools, the versions' files)
+    changes: Changes = field(default_factory=Changes)  # wakes the live pages
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def kept_versions(self) -> Path | None:
+        """Where each activated version's files are kept, for a rollback to it."""
+        return None if self.state is None else self.state / "config-versions"
+
+    def keep_version(self, version: Version) -> None:
+        if self.folder is None or self.kept_versions is None:
+            return
+        try:
+            keep_files(folder_files(self.folder), version.checksum, self.kept_versions)
+        except OSError as err:  # a full disk costs the rollback to it, not the activation
+            log.warning("version %d's files not kept for a rollback: %s", version.number, err)
 
     def catch_up(self) -> None:
         for sub, handler in self.readable:
@@ -174,6 +190,7 @@ class Centre:
             return self.history.active, []
         version = self.history.activate(conf.loaded, moment)
         ctl.activate(version, conf.settings, tuple(changes))
+        self.keep_version(version)
         log.info("configuration version %d (%s) active: %s", version.number, version.checksum,
                  "; ".join(changes) or "no change in words")
         return version, changes
@@ -199,15 +216,16 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
     spools under `state`; raises MissingSecret before anything starts). The call log goes to
     `store` (a URL; by default the configuration's `store:`; None: no call log), its times
     through `store_epoch` (the controller's clock to seconds since the epoch)."""
-    from web.api import serve  # the web imports the bootstrap's Centre
+    from web.app import serve  # the web imports the bootstrap's Centre
 
     error: BaseException | None = None
     async with contextlib.AsyncExitStack() as stack:
         bus = Bus()
         goals = history.active.config.goals  # the live KPIs count as the reports do
         counters, journal = Counters(goals.answered_within, goals.short_abandon), CallJournal()
+        changes = Changes()
         handlers: dict[str, Callable[[Any], None]] = {"counters": counters, "journal": journal,
-                                                      **(subscribers or {})}
+                                                      "web": changes, **(subscribers or {})}
         subscriptions = {name: bus.subscribe(name) for name in handlers}
         ctl = Controller(history.active, settings, link, bus=bus, clock=clock,
                          wallclock=wallclock, time_scale=time_scale, prompt_exists=prompt_exists)
@@ -226,7 +244,8 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
                                 "is not set")
         centre = Centre(ctl, history, counters, journal, folder, sounds, readable=tuple(
             (subscriptions[name], handler) for name, handler in handlers.items()),
-            integrations=outside, store=writer)
+            integrations=outside, store=writer, store_url=store, changes=changes, state=state)
+        centre.keep_version(history.active)
         runner = await serve(centre, *api) if api is not None else None
         stop_api = _once(runner.cleanup if runner is not None else None)
         stack.push_async_callback(stop_api)  # should what follows fail
@@ -249,6 +268,8 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
             nightly = tasks.create_task(_nightly(ctl, store, store_config.retention, key,
                                                  store_epoch))
             stack.callback(nightly.cancel)
+        midnight = tasks.create_task(_midnight(ctl, counters))
+        stack.callback(midnight.cancel)
         ctl.start()
         stack.push_async_callback(ctl.stop)
         stack.push_async_callback(stop_api)  # the first to stop: no request meets a stopped one
@@ -290,6 +311,15 @@ async def _nightly(ctl: Controller, url: str, retention: Retention, key: bytes |
         except Exception as err:  # the database's: the calls are not affected
             log.warning("call log retention not applied (%s); trying again in an hour", err)
             pause = 3600.0
+
+
+async def _midnight(ctl: Controller, counters: Counters) -> None:
+    """The live "today" figures start again at midnight on the centre's clock."""
+    while True:
+        now = ctl.wallclock()
+        nxt = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(0, 0))
+        await asyncio.sleep(max((nxt - now).total_seconds(), 1.0) * ctl.time_scale)
+        counters.new_day()
 
 
 def _once(close: Callable[[], Awaitable[None]] | None) -> Callable[[], Awaitable[None]]:

@@ -6,6 +6,8 @@ import argparse
 import datetime as dt
 import json
 import math
+import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -333,8 +335,11 @@ def _api_call(api: str, method: str, path: str, body: dict[str, Any] | None = No
     import urllib.request
 
     data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"}
+    if token := os.environ.get("VAXEL_API_TOKEN"):  # the user's own (vaxel user)
+        headers["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(f"{api.rstrip('/')}{path}", data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+                                 headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read() or b"{}")
@@ -393,9 +398,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     import urllib.error
 
     try:
-        _, data = _api_call(args.api, "GET", "/api/status")
+        status, data = _api_call(args.api, "GET", "/api/status")
     except urllib.error.URLError as err:
         print(f"vaxel status: no controller at {args.api}: {_why(err)}", file=sys.stderr)
+        return 1
+    if status != 200:
+        print(f"vaxel status: {data.get('error', status)}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=1))
@@ -429,6 +437,39 @@ def cmd_status(args: argparse.Namespace) -> int:
     for aid, a in data["agents"].items():
         extra = f" ({a['reason']})" if a["reason"] else ""
         print(f"  agent {aid:<20} {a['state']}{extra}")
+    return 0
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    """A user's lines for the configuration's `users:` (users.yaml): the password's argon2
+    hash, and a new API token (printed once: only its SHA-256 goes into the file)."""
+    import getpass
+
+    from web.auth import hash_password, new_token, token_digest
+
+    if args.role == "agent" and not args.agent:
+        print("vaxel user: an agent user names the agent they are: --agent ID", file=sys.stderr)
+        return 2
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {args.name}: ")
+        if password != getpass.getpass("again: "):
+            print("vaxel user: the two passwords differ", file=sys.stderr)
+            return 2
+    else:  # a script's: the first line of its input
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 10:
+        print("vaxel user: a password of at least 10 characters", file=sys.stderr)
+        return 2
+    lines = [f"  {args.name}:", f"    role: {args.role}",
+             f"    password: \"{hash_password(password)}\""]
+    if args.agent:
+        lines.insert(2, f"    agent: {args.agent}")
+    if args.token:
+        token = new_token()
+        lines.append(f"    token_sha256: \"{token_digest(token)}\"")
+        print(f"# the API token (shown once; for vaxel agent/status: VAXEL_API_TOKEN={token})",
+              file=sys.stderr)
+    print("\n".join(lines))
     return 0
 
 
@@ -558,6 +599,14 @@ def build_parser() -> argparse.ArgumentParser:
     stt.add_argument("--json", action="store_true")
     stt.set_defaults(func=cmd_status)
 
+    us = sub.add_parser("user", help="a web and API user's lines for users.yaml (the "
+                                     "password from the terminal or the first input line)")
+    us.add_argument("name", type=_user_name)
+    us.add_argument("--role", choices=["agent", "supervisor", "admin"], required=True)
+    us.add_argument("--agent", type=_user_name, help="the agent they are (agent role)")
+    us.add_argument("--token", action="store_true", help="and a new API token")
+    us.set_defaults(func=cmd_user)
+
     sd = sub.add_parser("sounds", help="make the prompt sounds from their texts")
     sd.add_argument("action", choices=["build", "status"])
     sd.add_argument("--config", type=Path, required=True, help="configuration folder")
@@ -571,6 +620,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="environment variable holding the AMI secret")
     dp.set_defaults(func=cmd_dialplan)
     return parser
+
+
+def _user_name(text: str) -> str:
+    if not re.match(r"^[a-z0-9][a-z0-9-]{0,60}$", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: lower-case letters, digits and -, such "
+                                         "as anna or sara-s")
+    return text
 
 
 def _date(text: str) -> dt.date:

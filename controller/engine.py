@@ -185,6 +185,8 @@ class Controller:
         self._reader: asyncio.Task[None] | None = None
         self.orphans = 0  # callers found served by nothing (a bug), taken up again
         self._wrapping: dict[str, str | None] = {}  # agent -> the call of their wrap-up
+        self.manual: dict[str, bool] = {}  # groups a supervisor opened (True) or closed
+        self.crisis_until: float | None = None  # the crisis switch's own expiry (its clock)
         self.overloaded = False  # Asterisk falls behind: new callers get overload.prompt
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -266,16 +268,42 @@ class Controller:
             return True
         return False
 
+    def wrapping(self, agent_id: str) -> str | None:
+        """The call whose wrap-up an agent is in (None when not in wrap-up)."""
+        return self._wrapping.get(agent_id)
+
     def audit(self, who: str, action: str, detail: str, source: str) -> None:
         """Somebody changed something: a line of the audit log (the call log's `audit`)."""
         self._publish(ev.Audited(at=self.now(), version=self.version.number, who=who,
                                  action=action, detail=detail, source=source))
 
-    def set_crisis(self, on: bool) -> None:
+    def set_crisis(self, on: bool, for_seconds: float | None = None) -> None:
         """The crisis switch: groups' crisis overflow rules apply at once, and callers who
-        arrive while it is on hear the crisis message (crisis.prompt) before the menu."""
-        self._publish(ev.CrisisSwitched(at=self.now(), version=self.version.number, on=on))
+        arrive while it is on hear the crisis message (crisis.prompt) before the menu. With
+        `for_seconds` it switches itself off again then (a supervisor's expiry)."""
+        self._publish(ev.CrisisSwitched(at=self.now(), version=self.version.number, on=on,
+                                        expires_in=for_seconds if on else None))
         self._apply(self.router.set_crisis(on, self.now()))
+        old = self._timers.pop("crisis", None)
+        if old is not None:
+            old.cancel()
+        self.crisis_until = self.now() + for_seconds if on and for_seconds else None
+        if on and for_seconds is not None:
+            self._timer("crisis", for_seconds, lambda: self.set_crisis(False))
+
+    def set_opening(self, group: str, mode: str) -> None:
+        """A supervisor's manual opening of one group: "open" or "closed" whatever its hours
+        (its callers then as at closing time), or "auto" to follow its hours again. Raises
+        UnknownEntity for a group the configuration does not have."""
+        if group not in self.version.config.groups:
+            raise UnknownEntity(f"unknown group {group!r}")
+        if mode == "auto":
+            self.manual.pop(group, None)
+        elif mode in ("open", "closed"):
+            self.manual[group] = mode == "open"
+        else:
+            raise ValueError(f"opening {mode!r}: open, closed or auto")
+        self._follow_hours()
 
     def activate(self, version: Version, settings: DialplanSettings,
                  changes: tuple[str, ...] = ()) -> None:
@@ -297,9 +325,11 @@ class Controller:
     # ---- opening hours -----------------------------------------------------------------------
 
     def opening(self) -> dict[str, bool]:
-        """Each group open or closed now by its hours (always open without hours)."""
+        """Each group open or closed now by its hours (always open without hours), or as a
+        supervisor set it (`manual`)."""
         config, moment = self.version.config, self.wallclock()
-        return {gid: g.hours is None or g.hours not in config.hours
+        return {gid: self.manual[gid] if gid in self.manual
+                else g.hours is None or g.hours not in config.hours
                 or config.hours[g.hours].schedule().is_open(moment)
                 for gid, g in config.groups.items()}
 
@@ -480,7 +510,8 @@ class Controller:
             self._call_event(ev.IvrStep, state, menu=s.menu, step=s.event, key=s.key, path=path)
 
         outcome = await run_ivr(state.version.plan, state.number, state.io, self.wallclock(),
-                                self.now, crisis_switch=self.router.crisis, on_step=step)
+                                self.now, crisis_switch=self.router.crisis, on_step=step,
+                                manual=self.manual)
         state.outcome = outcome
         self._call_event(ev.IvrDone, state, outcome=outcome.kind, target=outcome.target,
                          language=outcome.language, keys=outcome.keys)

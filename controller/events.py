@@ -177,6 +177,17 @@ class Audited(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CrisisSwitched(Event):
     on: bool
+    expires_in: float | None = None  # seconds: switched off by itself then
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alarm(Event):
+    """The wallboard's alarm went on or off for a group (web/live.py)."""
+
+    group: str
+    kind: str  # goal (the day's share in 2 minutes below the target), wait, no_agents
+    on: bool
+    detail: str  # in words, as the wallboard shows it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,6 +7,8 @@ its own: whatever they cost, the call path never waits for them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +31,7 @@ class Counters:
                        "abandoned": 0, "partner": 0, "refused": 0, "turned_away": 0,
                        "auto_paused": 0}
         self.tally = Tally(short_abandon=short_abandon, goal_seconds=goal_seconds)
+        self.today: dict[str, Tally] = {}  # per group, the calls ended since midnight
         self._folds: dict[str, CallFold] = {}
         self._handlers: dict[type[ev.Event], Callable[[Any], None]] = {
             ev.CallArrived: self._arrived, ev.Connected: self._connected,
@@ -55,7 +58,17 @@ class Counters:
         fold.add(e, e.at)
         if isinstance(e, ev.CallEnded):
             del self._folds[e.call_id]
-            self.tally.add_call(record(fold.row(), GOAL_SECONDS))
+            call = record(fold.row(), GOAL_SECONDS)
+            self.tally.add_call(call)
+            if call.group is not None:
+                if call.group not in self.today:
+                    self.today[call.group] = Tally(short_abandon=self.tally.short_abandon,
+                                                   goal_seconds=self.tally.goal_seconds)
+                self.today[call.group].add_call(call)
+
+    def new_day(self) -> None:
+        """Midnight on the centre's clock: the wallboard's "today" starts again."""
+        self.today = {}
 
     def _wrapped_up(self, e: ev.WrappedUp) -> None:
         self.tally.add_wrap_up(WrapUp(e.call_id, e.agent, e.at, e.reason, e.resolved,
@@ -140,3 +153,26 @@ class CallJournal:
 
     def story(self, call_id: str) -> list[str]:
         return [describe(e) for e in self.calls.get(call_id, ())]
+
+
+class Changes:
+    """Something happened: the live pages wake (web/live.py) and look again. A counter and an
+    asyncio.Event a batch, nothing kept: a page reads the state itself, so it is right after
+    any reconnect."""
+
+    def __init__(self) -> None:
+        self.serial = 0
+        self._changed = asyncio.Event()
+
+    def __call__(self, event: ev.Event) -> None:
+        self.serial += 1
+        self._changed.set()
+
+    async def wait(self, serial: int, timeout: float) -> int:
+        """The serial once it differs from `serial`, or after `timeout` seconds."""
+        if self.serial == serial:
+            if self._changed.is_set():
+                self._changed = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+        return self.serial

@@ -21,9 +21,9 @@ Callers = Literal["full", "pseudonym", "none"]
 
 # Events of the centre as a whole, under vaxel/<site>/centre/<event>.
 CENTRE_EVENTS = (ev.ConfigurationActivated, ev.CrisisSwitched, ev.OpeningChanged,
-                 ev.OverloadChanged, ev.LinkUp, ev.LinkDown, ev.Audited)
+                 ev.OverloadChanged, ev.LinkUp, ev.LinkDown, ev.Audited, ev.Alarm)
 # Events that are alarms too (vaxel/<site>/alarms): a supervisor acts on them.
-ALARMS = (ev.OverloadChanged, ev.LinkDown, ev.LinkUp, ev.CrisisSwitched)
+ALARMS = (ev.OverloadChanged, ev.LinkDown, ev.LinkUp, ev.CrisisSwitched, ev.Alarm)
 
 
 def caller_as(number: str, callers: Callers, key: bytes) -> str | None:

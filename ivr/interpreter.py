@@ -13,7 +13,7 @@ in which a key could be lost.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -64,10 +64,12 @@ class Outcome:
 
 async def run_ivr(plan: Plan, number: str, io: CallIO, now: dt.datetime,
                   clock: Callable[[], float], *, crisis_switch: bool = False,
-                  on_step: Callable[[Step, tuple[str, ...]], None] | None = None) -> Outcome:
+                  on_step: Callable[[Step, tuple[str, ...]], None] | None = None,
+                  manual: Mapping[str, bool] | None = None) -> Outcome:
     """One caller through the menus. The crisis message plays while the configuration says so
     (crisis.active, until crisis.expires) or while the crisis switch is on. `on_step` hears
-    each step as it happens, with the menus from the entry's down to the step's."""
+    each step as it happens, with the menus from the entry's down to the step's. `manual`:
+    groups a supervisor set open (True) or closed (False) whatever their hours."""
     entry = plan.numbers[number]
     start = clock()
     path: list[Step] = []
@@ -152,7 +154,10 @@ async def run_ivr(plan: Plan, number: str, io: CallIO, now: dt.datetime,
         gid = option.group or option.callback
         assert gid is not None
         group = plan.groups[gid]
-        if group.hours is not None and not group.hours.is_open(now):
+        is_open = (manual or {}).get(gid)
+        if is_open is None:
+            is_open = group.hours is None or group.hours.is_open(now)
+        if not is_open:
             log(name, "closed", gid)
             if group.closed_prompt:
                 await io.play(sound(group.closed_prompt, lang), escape="")

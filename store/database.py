@@ -135,9 +135,11 @@ class Database:
                                               set_={"end_at": stmt.excluded.end_at})
         return stmt.on_conflict_do_nothing(index_elements=["uid"])
 
-    async def rows(self, table: Table, *where: Any, order: Sequence[Any] = ()) -> list[Row]:
+    async def rows(self, table: Table, *where: Any, order: Sequence[Any] = (),
+                   limit: int | None = None) -> list[Row]:
         async with self.engine.connect() as conn:
-            result = await conn.execute(select(table).where(*where).order_by(*order))
+            result = await conn.execute(select(table).where(*where).order_by(*order)
+                                        .limit(limit))
             return [dict(r._mapping) for r in result]
 
     async def close(self) -> None:

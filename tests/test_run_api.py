@@ -5,7 +5,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 from config.loader import load_folder
@@ -14,6 +16,8 @@ from controller.run import run_controller
 from telephony.dialplan import load_settings, render_extensions, render_manager
 from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
 from telephony.fakepbx.actors import Caller, Phone
+
+from .web_users import TOKENS, bearer, users_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "exempelkommun"
@@ -26,7 +30,10 @@ def free_port():
 
 
 def read_url(url):
+    """A GET with the administrator's API token, as Prometheus would send its own."""
     import urllib.request
+
+    url = urllib.request.Request(url, headers=bearer("admin"))
 
     with urllib.request.urlopen(url, timeout=10) as resp:
         return resp.read().decode()
@@ -39,7 +46,15 @@ def cli(*argv):
 
 @contextlib.asynccontextmanager
 async def vaxel_running(folder, wallclock=None):
-    """`vaxel run` on `folder` against a fake Asterisk on 127.0.0.1: (the PBX, the API's URL)."""
+    """`vaxel run` on `folder` against a fake Asterisk on 127.0.0.1: (the PBX, the API's URL).
+    The folder gets the web's users (Exempelkommun a copy of its own), and the `vaxel`
+    commands the administrator's API token."""
+    if folder == EXAMPLE:
+        copy = Path(tempfile.mkdtemp(prefix="vaxel-run-")) / "kommun"
+        shutil.copytree(EXAMPLE, copy)
+        folder = copy
+    (folder / "users.yaml").write_text(users_yaml(), encoding="utf-8")
+    os.environ["VAXEL_API_TOKEN"] = TOKENS["admin"]
     settings = load_settings(folder)
     pbx = FakePbx(Dialplan.parse(render_extensions(settings)), time_scale=1.0)
     pbx.sounds.add_dir(ROOT / "sounds")
@@ -54,6 +69,7 @@ async def vaxel_running(folder, wallclock=None):
     try:
         yield pbx, f"http://127.0.0.1:{api_port}"
     finally:
+        del os.environ["VAXEL_API_TOKEN"]
         stop.set()
         assert await running == 0
         await server.stop()
@@ -71,7 +87,7 @@ async def _calls(path):
         await db.close()
 
 
-def test_vaxel_run_takes_calls_and_agents_act_through_the_api(monkeypatch, capsys):
+def test_vaxel_run_takes_calls_and_agents_act_through_the_api(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("VAXEL_AMI_SECRET", "s3cret")
     tuesday = dt.datetime(2026, 11, 24, 10, 0)  # open: today may be a Sunday
 
@@ -93,6 +109,9 @@ def test_vaxel_run_takes_calls_and_agents_act_through_the_api(monkeypatch, capsy
                 await asyncio.sleep(0.05)
             assert ch.bridge is not None
             assert await cli("status", "--api", api) == 0
+            os.environ["VAXEL_API_TOKEN"] = "vx_not_a_token"
+            assert await cli("status", "--api", api) == 1
+            os.environ["VAXEL_API_TOKEN"] = TOKENS["admin"]
             metrics = await asyncio.to_thread(read_url, f"{api}/metrics")
             assert "# TYPE vaxel_calls_total counter\nvaxel_calls_total 1\n" in metrics
             assert "vaxel_ami_connected 1\n" in metrics
@@ -107,12 +126,16 @@ def test_vaxel_run_takes_calls_and_agents_act_through_the_api(monkeypatch, capsy
     calls = asyncio.run(_calls(log))
     assert [(c["outcome"], c["agent"], c["caller"], c["ended_at"]) for c in calls] == [
         ("answered", "anna", "0701112233", None)]
-    checksum = load_folder(EXAMPLE).checksum  # what `vaxel check` prints as the version
+    copy = tmp_path / "kommun"
+    shutil.copytree(EXAMPLE, copy)
+    (copy / "users.yaml").write_text(users_yaml(), encoding="utf-8")
+    checksum = load_folder(copy).checksum  # what `vaxel check` prints as the version
     assert f"configuration version {checksum} (activation 1)" in out
     assert "AMI 127.0.0.1:" in out and " up" in out.split("AMI 127.0.0.1:")[1].split("\n")[0]
     assert "barn-och-utbildning" in out and " open " in out  # the hours on a Tuesday at 10
     assert "anna: ready" in out and "anna: paused" in out
     assert "give --reason" in err and "unknown agent 'nobody'" in err
+    assert "vaxel status: log in first" in err
     assert "barn-och-utbildning" in out and "agent anna" in out
     assert "s3cret" not in out + err
 

@@ -16,8 +16,9 @@ from store import schema
 from store.database import Database
 from store.report import Loaded, Period, build, load
 from telephony.fakepbx.actors import Caller
-from web.api import make_app
+from web.app import make_app
 
+from .web_users import bearer, with_users
 from .world import World, run
 
 
@@ -25,7 +26,7 @@ def test_a_wrap_up_is_registered_ends_the_wrap_up_and_is_audited(tmp_path: Path)
     url = f"sqlite:///{tmp_path / 'log.sqlite'}"
 
     async def main() -> tuple[list[tuple[int, dict]], str, bool]:
-        async with World(store=url) as w:
+        async with World(with_users(tmp_path), store=url) as w:
             client = TestClient(TestServer(make_app(w.centre)))
             await client.start_server()
             try:
@@ -42,10 +43,13 @@ def test_a_wrap_up_is_registered_ends_the_wrap_up_and_is_audited(tmp_path: Path)
                 answers = []
                 for body in ({**good, "reason": "rosa9"}, {**good, "department": None},
                              {**good, "resolved": "ja"}, {**good, "note": "a\x07b"},
-                             {**good, "agent": "nobody"}, good):
-                    resp = await client.post(post, json=body)
+                             {**good, "agent": "nobody"}, {**good, "agent": "nobody"}, good):
+                    # anna for herself; a supervisor for an agent vaxel does not know
+                    user = "sara" if len(answers) == 5 else "anna"
+                    resp = await client.post(post, json=body, headers=bearer(user))
                     answers.append((resp.status, await resp.json()))
-                bad_id = await client.post("/api/calls/a%20b/wrapup", json=good)
+                bad_id = await client.post("/api/calls/a%20b/wrapup", json=good,
+                                           headers=bearer("anna"))
                 early = anna.state is AgentState.READY  # long before its 30 s
                 return answers, (await bad_id.json())["error"], early
             finally:
@@ -53,13 +57,14 @@ def test_a_wrap_up_is_registered_ends_the_wrap_up_and_is_audited(tmp_path: Path)
 
     answers, bad_id, early = run(main())
     statuses = [status for status, _ in answers]
-    assert statuses == [400, 400, 400, 400, 404, 200]
+    assert statuses == [400, 400, 400, 400, 403, 404, 200]
     errors = [body.get("error", "") for _, body in answers]
     assert "one of rosa1, rosa2, rosa3, rosa4, forwarded" in errors[0]
     assert "say which department" in errors[1]
     assert "resolved: true or false" in errors[2]
     assert "note: text of at most 500 characters" in errors[3]
-    assert "unknown agent 'nobody'" in errors[4]
+    assert "anna may wrap up only as agent 'anna'" in errors[4]
+    assert "unknown agent 'nobody'" in errors[5]
     assert answers[-1][1]["wrap_up_ended"] is True and early
     assert "is not a call id" in bad_id
 
@@ -77,7 +82,7 @@ def test_a_wrap_up_is_registered_ends_the_wrap_up_and_is_audited(tmp_path: Path)
                                  "Vill prata med handläggaren")]
     assert wraps[0]["call_id"] == calls[0]["call_id"]
     assert [(a["who"], a["action"], a["source"]) for a in audit] == [
-        ("api", "wrap-up", "127.0.0.1")]
+        ("anna", "wrap-up", "127.0.0.1")]
     # and a report counts it: forwarded to the department, not resolved at the first contact
     tz = zoneinfo.ZoneInfo("Europe/Stockholm")
     day = dt.datetime.fromtimestamp(wraps[0]["at"], tz).date()

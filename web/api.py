@@ -1,40 +1,86 @@
-"""The controller's local HTTP API (127.0.0.1): what `vaxel agent` and `vaxel status` use, and what
-the web panels will grow from.
+"""The JSON API (its routes and roles: web/app.py; the document: GET /api/openapi.json).
 
-    GET  /api/status                      groups, agents and calls now
-    GET  /metrics                         the same counts for Prometheus (text format)
-    POST /api/agents/{id}/login           log in (ready)
-    POST /api/agents/{id}/ready           back from a pause
-    POST /api/agents/{id}/pause           {"reason": "lunch"}
-    POST /api/agents/{id}/logout
-    POST /api/calls/{id}/wrapup           {"agent": "anna", "reason": "rosa2", "resolved": true,
-                                           "department": null, "note": "..."}
-    POST /api/crisis                      {"on": true}
-    POST /api/reload                      read the folder again, check, activate (SIGHUP too)
-
-Errors are JSON {"error": "..."} with 400 (a refused transition; a configuration with errors,
-with "problems" as file:line:column lines), 404 (unknown agent). Every change is a line of the
-audit log (an Audited event, into the call log): who (the API has no users yet: "api"), what,
-from which address.
+Errors are JSON {"error": "..."} with 400 (a refused transition, a bad field; a configuration
+with errors, with "problems" as file:line:column lines), 401 (not logged in), 403 (not this
+user's to do), 404 (an unknown agent, call or group). Every change is a line of the audit log
+(an Audited event, into the call log): who, what, from which address.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from agents.state import IllegalTransition
+from agents.state import AgentState, IllegalTransition
 from config.errors import ConfigError
-from queues.kpi import COUNTS, Figures
+from queues.kpi import COUNTS, WRAP_UP_REASONS, Figures
 from queues.router import UnknownEntity
+from web.context import CENTRE, audit, json_body, reader, refuse, text_field, who
 
 if TYPE_CHECKING:
     from controller.bootstrap import Centre
 
-CENTRE: web.AppKey[Centre] = web.AppKey("centre")
+
+def _obj(required: tuple[str, ...] = (), **props: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": list(required)}
+
+
+_STR, _INT, _BOOL, _NUM = ({"type": "string"}, {"type": "integer"}, {"type": "boolean"},
+                           {"type": "number"})
+_OPT_STR = {"type": ["string", "null"]}
+# The JSON of the requests and answers (web/openapi.py puts them in the document; the tests
+# check real answers against them).
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "health": _obj(("status",), status={"enum": ["ok", "not ready"]}, ami=_BOOL),
+    "login": _obj(("user", "password"), user=_STR, password=_STR),
+    "whoami": _obj(("user", "role", "csrf"), user=_STR, role={"enum": ["agent", "supervisor",
+                                                                       "admin"]},
+                   agent=_OPT_STR, name=_STR, csrf=_STR),
+    "status": _obj(("version", "ami", "groups", "agents", "calls", "counts", "kpi"),
+                   version=_INT, version_id=_STR, ami={"type": "object"},
+                   hours={"type": "object"}, groups={"type": "object"},
+                   agents={"type": "object"}, calls={"type": "object"},
+                   counts={"type": "object"}, kpi={"type": "object"},
+                   overload={"type": "object"}, manual={"type": "object"},
+                   crisis={"type": "object"}),
+    "agent_action": _obj(reason=_STR),
+    "agent_state": _obj(("agent", "state"), agent=_STR, state=_STR),
+    "wrap_up": _obj(("agent", "reason", "resolved"), agent=_STR,
+                    reason={"enum": list(WRAP_UP_REASONS)}, resolved=_BOOL,
+                    department=_OPT_STR, note=_OPT_STR),
+    "wrap_up_answer": _obj(("call", "wrap_up_ended"), call=_STR, wrap_up_ended=_BOOL),
+    "history": _obj(("call", "contacts"), call=_STR, available=_BOOL, contacts={
+        "type": "array", "items": _obj(("call_id", "arrived_at", "outcome"), call_id=_STR,
+                                       arrived_at=_NUM, group=_OPT_STR, outcome=_STR,
+                                       agent=_OPT_STR, reason=_OPT_STR, department=_OPT_STR,
+                                       resolved={"type": ["boolean", "null"]}, note=_STR)}),
+    "crisis": _obj(("on",), on=_BOOL, minutes={"type": ["integer", "null"], "minimum": 1,
+                                               "maximum": 10080}),
+    "crisis_answer": _obj(("crisis",), crisis=_BOOL, until=_OPT_STR),
+    "opening": _obj(("mode",), mode={"enum": ["open", "closed", "auto"]}),
+    "opening_answer": _obj(("group", "mode", "open"), group=_STR, mode=_STR, open=_BOOL),
+    "activated": _obj(("version", "version_id", "changes"), version=_INT, version_id=_STR,
+                      changes={"type": "array", "items": _STR}),
+    "audit": _obj(("lines",), lines={"type": "array", "items": _obj(
+        ("at", "who", "action", "detail", "source"), at=_NUM, who=_STR, action=_STR,
+        detail=_STR, source=_STR)}, available=_BOOL),
+    "config_files": _obj(("files", "versions"), files={"type": "array", "items": _obj(
+        ("name", "text"), name=_STR, text=_STR)}, versions={"type": "array", "items": _obj(
+            ("number", "checksum", "active", "kept"), number=_INT, checksum=_STR,
+            activated_at=_STR, active=_BOOL, kept=_BOOL)}),
+    "config_edit": _obj(("files",), files={"type": "object",
+                                           "additionalProperties": _STR}),
+    "config_checked": _obj(("ok", "problems", "changes"), ok=_BOOL, problems={
+        "type": "array", "items": _obj(("file", "line", "column", "message", "severity"),
+                                       file=_STR, line=_INT, column=_INT, message=_STR,
+                                       severity=_STR)},
+        changes={"type": "array", "items": _STR}),
+    "rollback": _obj(("version",), version=_INT),
+}
 
 
 def status(centre: Centre) -> dict[str, Any]:
@@ -61,113 +107,14 @@ def status(centre: Centre) -> dict[str, Any]:
         "subscribers": centre.bus.statistics(),
         "integrations": {name: i.statistics() for name, i in centre.integrations.items()},
         "store": None if centre.store is None else centre.store.statistics(),
+        "manual": {gid: "open" if is_open else "closed" for gid, is_open in ctl.manual.items()},
+        "crisis": {"on": router.crisis, "until": _crisis_until(centre)},
     }
 
 
 def _kpi(f: Figures) -> dict[str, Any]:
     """The KPIs of the calls ended since start, as the reports count them (docs/kpi.md)."""
     return {**{name: getattr(f, name) for name in COUNTS}, **f.ratios()}
-
-
-async def _status(request: web.Request) -> web.Response:
-    return web.json_response(status(request.app[CENTRE]))
-
-
-async def _agent(request: web.Request) -> web.Response:
-    ctl = request.app[CENTRE].controller
-    agent_id, action = request.match_info["agent"], request.match_info["action"]
-    body = await request.json() if request.can_read_body else {}
-    try:
-        if action == "login":
-            ctl.agent_login(agent_id)
-        elif action == "ready":
-            ctl.agent_ready(agent_id)
-        elif action == "pause":
-            reason = str(body.get("reason") or "").strip()
-            if not reason or len(reason) > 60 or any(c in reason for c in "\r\n"):
-                return web.json_response({"error": "give a reason of 1-60 characters"},
-                                         status=400)
-            ctl.agent_pause(agent_id, reason)
-        elif action == "logout":
-            ctl.agent_logout(agent_id)
-        else:
-            return web.json_response({"error": f"no action {action!r}"}, status=404)
-    except UnknownEntity as err:
-        return web.json_response({"error": str(err)}, status=404)
-    except IllegalTransition as err:
-        return web.json_response({"error": str(err)}, status=400)
-    agent = ctl.router.agents[agent_id]
-    _audit(request, f"agent {action}", agent_id + (f" ({body.get('reason')})"
-                                                    if action == "pause" else ""))
-    return web.json_response({"agent": agent_id, "state": agent.state.value})
-
-
-def _audit(request: web.Request, action: str, detail: str) -> None:
-    request.app[CENTRE].controller.audit("api", action, detail, request.remote or "")
-
-
-CALL_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-def _text(body: dict[str, Any], key: str, limit: int, *, required: bool = False) -> str | None:
-    """A short text from a browser: at most `limit` characters, no control characters."""
-    value = body.get(key)
-    if value is None or value == "":
-        if required:
-            raise ValueError(f"give {key}")
-        return None
-    if not isinstance(value, str) or len(value) > limit \
-            or any(ord(c) < 32 and c not in "\n" for c in value):
-        raise ValueError(f"{key}: text of at most {limit} characters")
-    return value.strip()
-
-
-async def _wrap_up(request: web.Request) -> web.Response:
-    ctl = request.app[CENTRE].controller
-    call_id = request.match_info["call"]
-    try:
-        body = await request.json()
-        if not isinstance(body, dict):
-            raise ValueError("send a JSON object")
-        if not CALL_ID.match(call_id):
-            raise ValueError(f"{call_id!r} is not a call id")
-        resolved = body.get("resolved")
-        if not isinstance(resolved, bool):
-            raise ValueError('resolved: true or false (solved at the first contact?)')
-        agent = _text(body, "agent", 64, required=True) or ""
-        ended = ctl.wrap_up(agent, call_id, _text(body, "reason", 16, required=True) or "",
-                            resolved, _text(body, "department", 100),
-                            _text(body, "note", 500) or "")
-    except UnknownEntity as err:
-        return web.json_response({"error": str(err)}, status=404)
-    except ValueError as err:  # json's too
-        return web.json_response({"error": str(err)}, status=400)
-    _audit(request, "wrap-up", f"{call_id} by {body['agent']}: {body['reason']}")
-    return web.json_response({"call": call_id, "wrap_up_ended": ended})
-
-
-async def _crisis(request: web.Request) -> web.Response:
-    body = await request.json()
-    on = body.get("on")
-    if not isinstance(on, bool):
-        return web.json_response({"error": 'send {"on": true} or {"on": false}'}, status=400)
-    request.app[CENTRE].controller.set_crisis(on)
-    _audit(request, "crisis", "on" if on else "off")
-    return web.json_response({"crisis": on})
-
-
-async def _reload(request: web.Request) -> web.Response:
-    centre = request.app[CENTRE]
-    try:
-        version, changes = await centre.reload()
-    except ConfigError as err:
-        return web.json_response({"error": "the configuration was not accepted; the running "
-                                           "one stays active",
-                                  "problems": [str(p) for p in err.problems]}, status=400)
-    _audit(request, "reload", f"version {version.number} ({version.checksum}): "
-           + ("; ".join(changes) or "no change"))
-    return web.json_response({"version": version.number, "version_id": version.checksum,
-                              "changes": changes})
 
 
 def metrics(centre: Centre) -> str:
@@ -189,6 +136,15 @@ def metrics(centre: Centre) -> str:
                {"": counts[key]})
     metric("waiting", "gauge", "callers in a line now", {"": counts["waiting"]})
     metric("in_menus", "gauge", "callers in the menus now", {"": counts["in_menus"]})
+    stats = ctl.router.statistics()
+    metric("group_waiting", "gauge", "callers in each group's line now",
+           {f'{{group="{gid}"}}': float(g["waiting"]) for gid, g in stats.items()})
+    states = [a.state.value for a in ctl.router.agents.values()]
+    metric("agents", "gauge", "agents in each state now",
+           {f'{{state="{s.value}"}}': float(states.count(s.value)) for s in AgentState})
+    outcomes = centre.counters.tally.n
+    metric("calls_ended_total", "counter", "calls ended since start, by outcome (docs/kpi.md)",
+           {f'{{outcome="{k}"}}': float(outcomes.get(k, 0)) for k in OUTCOME_COUNTS})
     metric("ami_connected", "gauge", "1 while the AMI link is up",
            {"": float(ctl.link.connected)})
     metric("overloaded", "gauge", "1 while new callers are told to call again",
@@ -222,33 +178,208 @@ def metrics(centre: Centre) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def _metrics(request: web.Request) -> web.Response:
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process answers: nothing about the calls (it needs no login)."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ready = request.app[CENTRE].controller.link.connected
+    return web.json_response({"status": "ok" if ready else "not ready", "ami": ready},
+                             status=200 if ready else 503)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    from web.openapi import document
+
+    return web.json_response(document())
+
+
+async def whoami(request: web.Request) -> web.Response:
+    return web.json_response(whoami_of(request))
+
+
+def whoami_of(request: web.Request) -> dict[str, Any]:
+    user = who(request)
+    return {"user": user.user, "role": user.role, "agent": user.agent, "name": user.name,
+            "csrf": user.csrf}
+
+
+async def status_page(request: web.Request) -> web.Response:
+    return web.json_response(status(request.app[CENTRE]))
+
+
+ACTIONS = ("login", "ready", "pause", "logout")
+
+
+async def agent_action(request: web.Request) -> web.Response:
+    """An agent for themselves; a supervisor for anyone (a forced pause or logout, with a
+    reason of their own words: it goes into the audit log)."""
+    centre, user = request.app[CENTRE], who(request)
+    ctl = centre.controller
+    agent_id, action = request.match_info["agent"], request.match_info["action"]
+    if action not in ACTIONS:
+        return refuse(404, f"no action {action!r}: {', '.join(ACTIONS)}")
+    if agent_id != user.agent and not user.may("supervisor"):
+        audit(request, "refused", f"agent {action} {agent_id}: not {user.user}'s agent")
+        return refuse(403, f"{user.user} may act only as agent {user.agent!r}")
+    try:
+        body = await json_body(request)
+        reason = text_field(body, "reason", 60)
+        if action == "pause":
+            allowed = centre.history.active.config.web.pause_reasons
+            if reason is None:
+                raise ValueError("give a reason of 1-60 characters" + (
+                    f": one of {', '.join(allowed)}" if allowed else ""))
+            forced = agent_id != user.agent
+            if allowed and not forced and reason not in allowed:
+                raise ValueError(f"reason {reason!r}: one of {', '.join(allowed)}")
+            ctl.agent_pause(agent_id, reason)
+        elif action == "login":
+            ctl.agent_login(agent_id)
+        elif action == "ready":
+            ctl.agent_ready(agent_id)
+        else:
+            ctl.agent_logout(agent_id)
+    except UnknownEntity as err:
+        return refuse(404, str(err))
+    except (IllegalTransition, ValueError) as err:
+        return refuse(400, str(err))
+    agent = ctl.router.agents[agent_id]
+    by = "" if agent_id == user.agent else f" by {user.user}"
+    audit(request, f"agent {action}", agent_id + by + (f" ({reason})" if reason else ""))
+    return web.json_response({"agent": agent_id, "state": agent.state.value})
+
+
+OUTCOME_COUNTS = ("answered", "abandoned", "short_abandoned", "abandoned_in_ivr", "overflowed",
+                  "partner_answered", "closed", "refused", "callbacks", "resolved_in_ivr",
+                  "transferred", "unfinished")
+CALL_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+async def wrap_up(request: web.Request) -> web.Response:
+    ctl, user = request.app[CENTRE].controller, who(request)
+    call_id = request.match_info["call"]
+    try:
+        body = await json_body(request)
+        if not CALL_ID.match(call_id):
+            raise ValueError(f"{call_id!r} is not a call id")
+        resolved = body.get("resolved")
+        if not isinstance(resolved, bool):
+            raise ValueError("resolved: true or false (solved at the first contact?)")
+        agent = text_field(body, "agent", 64) or user.agent or ""
+        if agent != user.agent and not user.may("supervisor"):
+            return refuse(403, f"{user.user} may wrap up only as agent {user.agent!r}")
+        reason = text_field(body, "reason", 16, required=True) or ""
+        ended = ctl.wrap_up(agent, call_id, reason, resolved, text_field(body, "department", 100),
+                            text_field(body, "note", 500) or "")
+    except UnknownEntity as err:
+        return refuse(404, str(err))
+    except ValueError as err:
+        return refuse(400, str(err))
+    audit(request, "wrap-up", f"{call_id} by {agent}: {reason}")
+    return web.json_response({"call": call_id, "wrap_up_ended": ended})
+
+
+async def history(request: web.Request) -> web.Response:
+    """The caller's earlier contacts, for the agent the call is offered to or taken by (or a
+    supervisor): nobody browses callers' numbers."""
+    from store.lookup import earlier_contacts
+
+    ctl, user = request.app[CENTRE].controller, who(request)
+    call_id = request.match_info["call"]
+    state = ctl.calls.get(call_id)
+    if state is None:
+        return refuse(404, f"no call {call_id!r} now")
+    if state.agent != user.agent and not user.may("supervisor"):
+        return refuse(403, f"call {call_id} is not offered to {user.user}")
+    db = await reader(request)
+    if db is None:
+        return web.json_response({"call": call_id, "available": False, "contacts": []})
+    try:
+        found = await earlier_contacts(db, state.caller, besides=call_id)
+    except Exception:  # the database's: the panel says the history cannot be read now
+        return web.json_response({"call": call_id, "available": False, "contacts": []})
+    return web.json_response({"call": call_id, "available": True,
+                              "contacts": [dataclasses.asdict(c) for c in found]})
+
+
+async def crisis(request: web.Request) -> web.Response:
+    ctl = request.app[CENTRE].controller
+    try:
+        body = await json_body(request)
+    except ValueError as err:
+        return refuse(400, str(err))
+    on, minutes = body.get("on"), body.get("minutes")
+    if not isinstance(on, bool):
+        return refuse(400, 'send {"on": true} or {"on": false}')
+    if minutes is not None and (not isinstance(minutes, int) or isinstance(minutes, bool)
+                                or not 1 <= minutes <= 10080):
+        return refuse(400, "minutes: a whole number from 1 to 10080 (a week), or none")
+    ctl.set_crisis(on, None if minutes is None else minutes * 60.0)
+    audit(request, "crisis", ("on" + (f" for {minutes} min" if minutes else "")) if on
+          else "off")
+    return web.json_response({"crisis": on, "until": _crisis_until(request.app[CENTRE])})
+
+
+def _crisis_until(centre: Centre) -> str | None:
+    ctl = centre.controller
+    if ctl.crisis_until is None:
+        return None
+    import datetime as dt
+
+    left = dt.timedelta(seconds=ctl.crisis_until - ctl.now())
+    return f"{ctl.wallclock() + left:%Y-%m-%d %H:%M}"
+
+
+async def opening(request: web.Request) -> web.Response:
+    ctl = request.app[CENTRE].controller
+    group = request.match_info["group"]
+    try:
+        mode = (await json_body(request)).get("mode")
+        if not isinstance(mode, str):
+            raise ValueError("mode: open, closed or auto")
+        ctl.set_opening(group, mode)
+    except UnknownEntity as err:
+        return refuse(404, str(err))
+    except ValueError as err:
+        return refuse(400, str(err))
+    audit(request, "opening", f"{group}: {mode}")
+    return web.json_response({"group": group, "mode": mode, "open": ctl.opening()[group]})
+
+
+async def reload(request: web.Request) -> web.Response:
+    centre = request.app[CENTRE]
+    try:
+        version, changes = await centre.reload()
+    except ConfigError as err:
+        return refuse(400, "the configuration was not accepted; the running one stays active",
+                      problems=[str(p) for p in err.problems])
+    audit(request, "reload", f"version {version.number} ({version.checksum}): "
+          + ("; ".join(changes) or "no change"))
+    return web.json_response({"version": version.number, "version_id": version.checksum,
+                              "changes": changes})
+
+
+async def audit_log(request: web.Request) -> web.Response:
+    from store.lookup import audit_lines
+
+    db = await reader(request)
+    lines: list[dict[str, Any]] = []
+    if db is not None:
+        try:
+            lines = [{k: r[k] for k in ("at", "who", "action", "detail", "source")}
+                     for r in await audit_lines(db)]
+        except Exception:  # the database's: say so
+            db = None
+    return web.json_response({"lines": lines, "available": db is not None})
+
+
+async def metrics_page(request: web.Request) -> web.Response:
     return web.Response(text=metrics(request.app[CENTRE]), content_type="text/plain",
                         charset="utf-8")
-
-
-def make_app(centre: Centre) -> web.Application:
-    app = web.Application()
-    app[CENTRE] = centre
-    app.router.add_get("/api/status", _status)
-    app.router.add_get("/metrics", _metrics)
-    app.router.add_post("/api/agents/{agent}/{action}", _agent)
-    app.router.add_post("/api/calls/{call}/wrapup", _wrap_up)
-    app.router.add_post("/api/crisis", _crisis)
-    app.router.add_post("/api/reload", _reload)
-    return app
-
-
-async def serve(centre: Centre, host: str = "127.0.0.1", port: int = 8480) -> web.AppRunner:
-    runner = web.AppRunner(make_app(centre), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except OSError:
-        await runner.cleanup()
-        raise
-    return runner
 
 
 def dumps(data: Any) -> str:
