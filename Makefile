@@ -2,6 +2,7 @@
 # `.venv` is built once per pyproject.toml change; system packages arrive via .ci/system-packages.
 PY := .venv/bin/python
 STAMP := .venv/.installed
+AXE := tests/browser/node_modules/.installed
 
 .PHONY: demo test setup lint bench
 
@@ -12,12 +13,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# axe-core for the browser tests, from the npm registry as its lock file pins it
+$(AXE): tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	touch $(AXE)
+
+setup: $(STAMP) $(AXE)
 
 demo: $(STAMP)
 	.venv/bin/vaxel demo
 
-test: $(STAMP)
+test: $(STAMP) $(AXE)
 	.venv/bin/ruff check .
 	.venv/bin/mypy
 	.venv/bin/lint-imports

@@ -366,8 +366,11 @@ async def reload(request: web.Request) -> web.Response:
 async def audit_log(request: web.Request) -> web.Response:
     from store.lookup import audit_lines
 
+    centre = request.app[CENTRE]
     db = await reader(request)
     lines: list[dict[str, Any]] = []
+    if db is not None and centre.store is not None:
+        await centre.store.flush()  # the latest lines too (the writer batches)
     if db is not None:
         try:
             lines = [{k: r[k] for k in ("at", "who", "action", "detail", "source")}

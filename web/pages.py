@@ -80,7 +80,10 @@ def _safe_next(target: str | None) -> str:
 async def login_page(request: web.Request, *, error: str | None = None,
                      status: int = 200) -> web.Response:
     _language_switch(request)
-    token = secrets.token_urlsafe(24)
+    # one token a browser: a second login page (another tab) must not void the first
+    token = request.cookies.get(LOGIN_COOKIE, "")
+    if not (30 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()):
+        token = secrets.token_urlsafe(24)
     response = render(request, "login.html.j2", status=status, error=error, form_token=token,
                       next=_safe_next(request.query.get("next")))
     _cookie(request, response, LOGIN_COOKIE, token)
