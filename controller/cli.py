@@ -569,6 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "hour (the demo's fake PBX is one process)"),
                     default=90)
     dm.add_argument("--seed", type=int, default=1)
+    dm.add_argument("--web", type=_address, default=("127.0.0.1", 8480),
+                    help="where the web pages are served (127.0.0.1:8480; a free port beside "
+                         "it when taken)")
     dm.add_argument("--verbose", action="store_true", help="log every call event")
     dm.set_defaults(func=cmd_demo)
 

@@ -15,6 +15,9 @@ import dataclasses
 import datetime as dt
 import logging
 import random
+import secrets
+import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -42,11 +45,50 @@ CHOICES = [((3.0, "1"),), ((3.0, "2"), (6.0, "1")), ((3.0, "2"), (6.0, "2")),
 WEIGHTS = [20, 8, 5, 18, 15, 25, 9]
 
 
+DEMO_USERS = {"anna": ("agent", "anna"), "bo": ("agent", "bo"),
+              "cecilia": ("agent", "cecilia"), "sara": ("supervisor", None),
+              "admin": ("admin", None)}
+
+
+def _demo_folder(config_dir: Path, state: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of the configuration with the demo's users in its users.yaml (new passwords each
+    run), so that the admin page edits the copy, never the example itself: (the copy, user ->
+    password)."""
+    from web.auth import hash_password
+
+    folder = state / "config"
+    shutil.copytree(config_dir, folder)
+    passwords = {name: secrets.token_urlsafe(9) for name in DEMO_USERS}
+    lines = ["# the demo's users (vaxel demo made them; passwords printed at its start)",
+             "users:"]
+    for name, (role, agent) in DEMO_USERS.items():
+        lines += [f"  {name}:", f"    role: {role}",
+                  f"    password: \"{hash_password(passwords[name])}\""]
+        if agent:
+            lines.append(f"    agent: {agent}")
+    (folder / "users.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder, passwords
+
+
+def _web_address(host: str, port: int) -> tuple[str, int]:
+    """The address asked for, or a free one beside it when it is taken (a second demo)."""
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+            return host, port
+        except OSError:
+            s.bind((host, 0))
+            return host, int(s.getsockname()[1])
+
+
 async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hour: float,
-                   seed: int, out: TextIO = sys.stdout) -> int:
+                   seed: int, out: TextIO = sys.stdout,
+                   web: tuple[str, int] = ("127.0.0.1", 8480)) -> int:
     rng = random.Random(seed)
     scale = 1.0 / speed
+    state = Path(tempfile.mkdtemp(prefix="vaxel-demo-"))
     try:
+        config_dir, passwords = _demo_folder(config_dir, state)
         conf = load_configuration(config_dir, SOUNDS)
     except ConfigError as err:
         print(f"vaxel demo: the configuration in {config_dir} was not accepted:\n{err}",
@@ -78,8 +120,8 @@ async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hou
     while now.weekday() >= 4:  # a Monday to Thursday morning: open
         now += dt.timedelta(days=1)
     # the call log's times: the demo's morning, moving on with its compressed clock
-    state = Path(tempfile.mkdtemp(prefix="vaxel-demo-"))
     store = f"sqlite:///{state / 'vaxel.sqlite'}"
+    web = _web_address(*web)
     start = now.replace(tzinfo=zoneinfo.ZoneInfo(config.timezone)).timestamp()
     started = time.time() / scale
 
@@ -91,7 +133,11 @@ async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hou
                                time_scale=scale, wallclock=lambda: now,
                                prompt_exists=lambda name: pbx.sounds.duration(name)
                                is not None, state=state, store=store,
-                               store_epoch=epoch) as centre:
+                               store_epoch=epoch, api=web) as centre:
+            print(f"vaxel demo: the web pages on http://{web[0]}:{web[1]}/ (the wallboard: "
+                  f"http://{web[0]}:{web[1]}/wallboard); log in as" + "".join(
+                      f"\n  {name:<8} password {passwords[name]}  ({role})"
+                      for name, (role, _) in DEMO_USERS.items()), file=out)
             await _demo(centre, pbx, phones, rng, minutes, scale, calls_per_hour, speed, port,
                         out)
     finally:
@@ -221,4 +267,4 @@ def main_demo(args: Any) -> int:  # the CLI's entry
     logging.basicConfig(level=logging.WARNING if not args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
     return asyncio.run(run_demo(args.config, args.minutes, args.speed, args.calls_per_hour,
-                                args.seed))
+                                args.seed, web=args.web))

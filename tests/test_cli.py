@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -67,11 +68,40 @@ def test_a_broken_scenario_file_is_reported_and_exits_nonzero(tmp_path, capsys):
 
 
 def test_the_demo_runs_the_whole_contact_centre_and_ends_by_itself():
-    proc = subprocess.run([sys.executable, "-m", "controller.cli", "demo", "--minutes", "3",
-                           "--speed", "60", "--calls-per-hour", "300"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
+    import http.cookiejar
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 - a second pipe would lose read-ahead
+    proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "demo", "--minutes", "3",
+                             "--speed", "60", "--calls-per-hour", "300", "--web",
+                             f"127.0.0.1:{port}"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True)
+    assert proc.stdout is not None
+    head = [proc.stdout.readline() for _ in range(7)]
+    # while it runs, a newcomer logs in to the pages with a user it printed
+    web, users = head[1], [ln.split() for ln in head[2:7]]
+    assert web.startswith(f"vaxel demo: the web pages on http://127.0.0.1:{port}/")
+    assert [(u[0], u[3]) for u in users] == [("anna", "(agent)"), ("bo", "(agent)"), (
+        "cecilia", "(agent)"), ("sara", "(supervisor)"), ("admin", "(admin)")]
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(
+        http.cookiejar.CookieJar()))
+    sara = next(u for u in users if u[0] == "sara")
+    login = urllib.request.Request(f"http://127.0.0.1:{port}/api/login", method="POST",
+                                   data=json.dumps({"user": "sara", "password": sara[2]}).encode(),
+                                   headers={"Content-Type": "application/json"})
+    assert json.load(opener.open(login, timeout=10))["role"] == "supervisor"
+    board = json.load(opener.open(f"http://127.0.0.1:{port}/api/views/wallboard", timeout=10))
+    assert "vaxeln" in [g["id"] for g in board["groups"]]
+    out = proc.stdout.read()
+    assert proc.wait(60) == 0
+    errors.seek(0)
+    err = errors.read()
+    lines = head[:1] + head[7:] + out.splitlines()
+    lines = [ln.rstrip("\n") for ln in lines]
     # mosquitto is at hand (make test installs it): the demo publishes the events there too
     assert lines.pop(0).startswith("vaxel demo: the events on MQTT; watch them with: "
                                    "mosquitto_sub -h 127.0.0.1 -p ")
@@ -92,4 +122,4 @@ def test_the_demo_runs_the_whole_contact_centre_and_ends_by_itself():
     html = Path(page).read_text()
     assert html.startswith("<!DOCTYPE html>") and html.count('role="img"') == 5
     assert again.strip().startswith("(again: vaxel report --store ")
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in err
