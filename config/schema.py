@@ -426,6 +426,21 @@ class Web(_Model):
 Role = Literal["agent", "supervisor", "admin"]
 
 
+def _argon2(v: str) -> str:
+    # never shown back: a password written here by mistake must not reach a log
+    if not re.fullmatch(r"\$argon2(id|i|d)\$\S{10,500}", v):
+        raise ValueError("not an argon2 hash: a user keeps the hash, never the password "
+                         "(`vaxel user NAME --role ROLE` makes it)")
+    return v
+
+
+def _sha256(v: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{64}", v):
+        raise ValueError("not a SHA-256 (64 hex digits): a user keeps the token's hash, never "
+                         "the token (`vaxel user NAME --role ROLE --token` makes both)")
+    return v
+
+
 class User(_Model):
     """Who may log in to the web and the API. The password is an argon2 hash
     (`vaxel user` makes it), never the password; an API token likewise only its SHA-256."""
@@ -433,8 +448,8 @@ class User(_Model):
     role: Role
     name: str | None = Field(None, max_length=100)
     agent: Name | None = None  # the agent this user is (required for the agent role)
-    password: str = Field(pattern=r"^\$argon2(id|i|d)\$[^\s]{10,500}$")
-    token_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    password: Annotated[str, AfterValidator(_argon2)]
+    token_sha256: Annotated[str, AfterValidator(_sha256)] | None = None
 
     @model_validator(mode="after")
     def _agent_role(self) -> User:

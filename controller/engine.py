@@ -305,6 +305,22 @@ class Controller:
             raise ValueError(f"opening {mode!r}: open, closed or auto")
         self._follow_hours()
 
+    def set_overflow(self, group: str, on: bool) -> None:
+        """A supervisor's manual overflow switch for one group: its `when: manual` overflow
+        rules apply while it is on. Raises UnknownEntity for an unknown group, ValueError for a
+        group with no such rule (the switch would do nothing)."""
+        config = self.version.config.groups.get(group)
+        if config is None:
+            raise UnknownEntity(f"unknown group {group!r}")
+        if on and not any(rule.when == "manual" for rule in config.overflow):
+            raise ValueError(f"group {group!r} has no manual overflow rule: add one to its "
+                             "overflow: ({when: manual, to: partner})")
+        self._apply(self.router.set_manual_overflow(group, on, self.now()))
+
+    def overflowing(self, group: str) -> bool:
+        """The group's manual overflow switch is on."""
+        return self.router.manual_overflow(group)
+
     def activate(self, version: Version, settings: DialplanSettings,
                  changes: tuple[str, ...] = ()) -> None:
         """A new configuration, live: callers keep their place, agents stay logged in, calls

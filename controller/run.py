@@ -56,7 +56,10 @@ async def run_controller(config_dir: Path, api_host: str, api_port: int,
                                wallclock=wallclock) as centre:
             log.info("opening hours follow %s: it is %s there", conf.loaded.config.timezone,
                      f"{centre.controller.wallclock():%Y-%m-%d %H:%M}")
-            log.info("API on http://%s:%d/api/status", api_host, api_port)
+            log.info("the web pages and the API on http://%s:%d/", api_host, api_port)
+            if not centre.history.active.config.users:
+                log.warning("no users: the web pages and the API let nobody in; make one "
+                            "with `vaxel user NAME --role admin` into the folder's users.yaml")
             if centre.store is not None:
                 log.info("call log: %s", centre.store.where)
             stop = stop or asyncio.Event()

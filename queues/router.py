@@ -337,6 +337,9 @@ class Router:
         self._reevaluate_groups(list(self._groups), now, out)
         return out
 
+    def manual_overflow(self, group_id: str) -> bool:
+        return self._group(group_id).manual_overflow
+
     def set_manual_overflow(self, group_id: str, on: bool, now: float) -> list[Output]:
         self._group(group_id).manual_overflow = on
         out: list[Output] = []

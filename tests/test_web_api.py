@@ -496,3 +496,98 @@ def test_the_audit_log_is_read_from_the_call_log(tmp_path: Path) -> None:
     lines, stored = run(main())
     assert lines[0]["who"] == "sara" and lines[0]["action"] == "crisis"
     assert len(lines) == stored
+
+
+def test_the_manual_overflow_switch_sends_a_group_s_callers_on(tmp_path: Path) -> None:
+    folder = with_users(tmp_path, ("      - {when: crisis, to: partner}\n",
+                                   "      - {when: crisis, to: partner}\n"
+                                   "      - {when: manual, to: partner}\n"))
+
+    async def main() -> tuple[list[int], list[ev.Event]]:
+        async with World(folder) as w:
+            client = await _client(w, Clock())
+            try:
+                h = bearer("sara")
+                statuses = [(await client.post(f"/api/groups/{g}/overflow", json=body,
+                                               headers=h)).status
+                            for g, body in (("bygglov", {"on": True}), ("vaxeln", {"on": 1}),
+                                            ("nope", {"on": True}), ("vaxeln", {"on": True}))]
+                view = await (await client.get("/api/views/supervisor", headers=h)).json()
+                row = next(g for g in view["groups"] if g["id"] == "vaxeln")
+                assert (row["overflow"], row["can_overflow"]) == (True, True)
+                w.ctl.agent_login("anna")
+                caller = Caller("2001", "0701112233", keys=((3.0, "0"),))
+                caller.dial(w.pbx)
+                await w.until(lambda: any(isinstance(e, ev.Overflowed) for e in w.events))
+                return statuses, w.events
+            finally:
+                await client.close()
+
+    statuses, events = run(main())
+    assert statuses == [400, 400, 404, 200]  # bygglov has no manual rule
+    [moved] = [e for e in events if isinstance(e, ev.Overflowed)]
+    assert moved.target == "partner" and "manual" in moved.rule
+
+
+def test_the_pages_speak_swedish_and_english_on_the_switch(tmp_path: Path) -> None:
+    async def main() -> tuple[str, str, str]:
+        async with World(with_users(tmp_path)) as w:
+            client = await _client(w, Clock())
+            try:
+                await login(client, "sara")
+                swedish = await (await client.get("/wallboard")).text()
+                switched = await client.get("/wallboard?lang=en", allow_redirects=False)
+                assert switched.status == 303 and switched.headers["Location"] == "/wallboard"
+                english = await (await client.get("/wallboard")).text()
+                forbidden = await client.get("/admin")
+                return swedish, english, f"{forbidden.status} {await forbidden.text()}"
+            finally:
+                await client.close()
+
+    swedish, english, forbidden = run(main())
+    assert '<html lang="sv">' in swedish and "Längsta väntan" in swedish
+    assert '<html lang="en">' in english and "Longest wait" in english
+    assert forbidden.startswith("403") and "This page needs the admin role." in forbidden
+
+
+def test_the_supervisor_opens_the_day_s_report_from_the_call_log(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+
+    async def main() -> tuple[int, str, str]:
+        async with World(with_users(tmp_path), store=url) as w:
+            client = await _client(w, Clock())
+            try:
+                w.ctl.agent_login("anna")
+                caller = Caller("2001", "0701112233", keys=((3.0, "0"),))
+                caller.dial(w.pbx)
+                await w.until(lambda: caller.channel.hungup and not w.ctl.calls)
+                resp = await client.get("/report", headers=bearer("sara"))
+                bad = await client.get("/report?day=igår", headers=bearer("sara"))
+                return resp.status, await resp.text(), (await bad.json())["error"]
+            finally:
+                await client.close()
+
+    status, html, bad = run(main())
+    assert status == 200 and html.startswith("<!DOCTYPE html>")
+    assert "0 → vaxeln" in html and html.count('role="img"') == 5
+    assert "a date such as" in bad
+
+
+def test_wallboard_alarms_are_events_too(tmp_path: Path) -> None:
+    async def main() -> list[tuple[str, str, bool]]:
+        async with World(with_users(tmp_path)) as w:
+            client = await _client(w, Clock())
+            try:
+                await w.until(lambda: any(isinstance(e, ev.Alarm) for e in w.events))
+                w.ctl.agent_login("anna")
+                await w.until(lambda: any(isinstance(e, ev.Alarm) and not e.on
+                                          for e in w.events))
+                return [(e.group, e.kind, e.on) for e in w.events if isinstance(e, ev.Alarm)]
+            finally:
+                await client.close()
+
+    alarms = run(main())
+    assert ("vaxeln", "no_agents", True) in alarms
+    assert alarms.index(("vaxeln", "no_agents", True)) < alarms.index(
+        ("vaxeln", "no_agents", False))
+    assert ("bygglov", "no_agents", False) not in alarms  # still nobody there

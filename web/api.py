@@ -63,6 +63,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "crisis_answer": _obj(("crisis",), crisis=_BOOL, until=_OPT_STR),
     "opening": _obj(("mode",), mode={"enum": ["open", "closed", "auto"]}),
     "opening_answer": _obj(("group", "mode", "open"), group=_STR, mode=_STR, open=_BOOL),
+    "overflow": _obj(("on",), on=_BOOL),
+    "overflow_answer": _obj(("group", "overflow"), group=_STR, overflow=_BOOL),
     "activated": _obj(("version", "version_id", "changes"), version=_INT, version_id=_STR,
                       changes={"type": "array", "items": _STR}),
     "audit": _obj(("lines",), lines={"type": "array", "items": _obj(
@@ -348,6 +350,22 @@ async def opening(request: web.Request) -> web.Response:
         return refuse(400, str(err))
     audit(request, "opening", f"{group}: {mode}")
     return web.json_response({"group": group, "mode": mode, "open": ctl.opening()[group]})
+
+
+async def overflow(request: web.Request) -> web.Response:
+    ctl = request.app[CENTRE].controller
+    group = request.match_info["group"]
+    try:
+        on = (await json_body(request)).get("on")
+        if not isinstance(on, bool):
+            raise ValueError('send {"on": true} or {"on": false}')
+        ctl.set_overflow(group, on)
+    except UnknownEntity as err:
+        return refuse(404, str(err))
+    except ValueError as err:
+        return refuse(400, str(err))
+    audit(request, "overflow", f"{group}: {'on' if on else 'off'}")
+    return web.json_response({"group": group, "overflow": on})
 
 
 async def reload(request: web.Request) -> web.Response:

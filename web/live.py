@@ -126,6 +126,8 @@ def _groups(centre: Centre) -> list[dict[str, Any]]:
         row = {
             "id": gid, "name": group.name, "open": opening.get(gid, True),
             "manual": gid in ctl.manual, "waiting": len(waiting), "longest_wait": longest,
+            "overflow": ctl.overflowing(gid) if gid in ctl.router.group_ids() else False,
+            "can_overflow": any(rule.when == "manual" for rule in group.overflow),
             "ready": states.count(AgentState.READY),
             "talking": states.count(AgentState.BUSY) + states.count(AgentState.RINGING),
             "wrap_up": states.count(AgentState.WRAP_UP),

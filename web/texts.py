@@ -115,6 +115,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "mode_closed": ("Stängd (manuellt)", "Closed (by hand)"),
     "apply": ("Ändra", "Apply"),
     "by_hand": ("manuellt", "by hand"),
+    "overflow": ("Överflöde", "Overflow"),
     "agents": ("Agenter", "Agents"),
     "state": ("Status", "State"),
     "in_state": ("Tid i status", "Time in state"),

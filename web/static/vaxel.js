@@ -283,12 +283,20 @@ function supervisorPage() {
       for (const mode of ["auto", "open", "closed"]) select.appendChild(new Option(T[`mode_${mode}`], mode));
       actions.append(label, select, button(T.apply, `${T.apply}: ${g.name}`,
         () => act(() => api("POST", `/api/groups/${g.id}/opening`, {mode: select.value}))));
+      if (g.can_overflow) {
+        const toggle = button(T.overflow, `${T.overflow}: ${g.name}`,
+          () => act(() => api("POST", `/api/groups/${g.id}/overflow`, {on: toggle.getAttribute("aria-pressed") !== "true"})));
+        toggle.classList.add("toggle");
+        actions.append(toggle);
+      }
       return row;
     }, (row, g) => {
       const c = row.children;
       row.className = `level-${g.level}`;
       set(c[1], (g.open ? T.open : T.closed) + (g.manual ? ` (${T.by_hand})` : ""));
       set(c[2], g.waiting); set(c[3], duration(g.longest_wait)); set(c[4], pct(g.goal));
+      const toggle = row.querySelector("button.toggle");
+      if (toggle) toggle.setAttribute("aria-pressed", g.overflow ? "true" : "false");
     });
 
     rows(agents, v.agents, "id", (a) => {
