@@ -418,6 +418,9 @@ class Web(_Model):
     """The web pages (web/): sessions, the agents' pause reasons, the wallboard."""
 
     session: PositiveDuration = 8 * 3600.0  # a session unused this long must log in again
+    # behind a reverse proxy on this host: the browser's address is the last X-Forwarded-For
+    # (the proxy's own otherwise: every agent would share one address, and its login limit)
+    proxy: bool = False
     pause_reasons: list[PauseReason] = ["lunch", "rast", "möte", "utbildning",
                                         "administration"]
     wallboard: Wallboard = Wallboard()

@@ -39,7 +39,7 @@ class Clock:
 
 
 async def _client(w: World, clock: Clock) -> TestClient:
-    state = Web(Sessions(clock), Throttle(clock=clock))
+    state = Web(Sessions(clock), Throttle(clock=clock), Throttle(limit=7, clock=clock))
     client = TestClient(TestServer(make_app(w.centre, state)))
     await client.start_server()
     return client
@@ -181,31 +181,55 @@ def test_failed_logins_are_limited_per_user_and_per_address(tmp_path: Path) -> N
 
     async def main() -> list[int]:
         async with World(with_users(tmp_path)) as w:
-            client = await _client(w, clock)
+            client = await _client(w, clock)  # 5 a user, 7 an address (30 by default)
+
+            async def attempt(user: str, password: str) -> int:
+                resp = await client.post("/api/login", json={"user": user,
+                                                             "password": password})
+                return resp.status
+
             try:
-                statuses = []
-                for _ in range(5):
-                    resp = await client.post("/api/login", json={"user": "anna",
-                                                                 "password": "gissning"})
-                    statuses.append(resp.status)
-                # the right password now is refused too, and so is another user from here
-                for user in ("anna", "bo"):
-                    resp = await client.post("/api/login", json={
-                        "user": user, "password": PASSWORDS[user]})
-                    statuses.append(resp.status)
+                statuses = [await attempt("anna", "gissning") for _ in range(5)]
+                # anna's right password is refused now; bo, from the same office, logs in
+                statuses += [await attempt("anna", PASSWORDS["anna"]),
+                             await attempt("bo", PASSWORDS["bo"])]
+                # two more failures from this address, and it waits too
+                statuses += [await attempt("sara", "gissning") for _ in range(2)]
+                statuses.append(await attempt("admin", PASSWORDS["admin"]))
                 clock.now += 15 * 60
-                resp = await client.post("/api/login", json={"user": "anna",
-                                                             "password": PASSWORDS["anna"]})
-                statuses.append(resp.status)
+                statuses.append(await attempt("anna", PASSWORDS["anna"]))
                 refusals = [e.detail for e in w.events if isinstance(e, ev.Audited)
                             and e.action == "refused"]
-                assert sum("wrong user name or password" in d for d in refusals) == 5
+                assert sum("wrong user name or password" in d for d in refusals) == 7
                 assert sum("too many failed attempts" in d for d in refusals) == 2
                 return statuses
             finally:
                 await client.close()
 
-    assert run(main()) == [401] * 5 + [429, 429, 200]
+    assert run(main()) == [401] * 5 + [429, 200, 401, 401, 429, 200]
+
+
+def test_behind_a_proxy_the_browser_s_address_is_the_forwarded_one(tmp_path: Path) -> None:
+    clock = Clock()
+
+    async def main() -> tuple[list[int], list[str]]:
+        async with World(with_users(tmp_path, append="web:\n  proxy: true\n")) as w:
+            client = await _client(w, clock)
+            try:
+                statuses = []
+                for n in range(8):  # eight offices: no address reaches its 7
+                    resp = await client.post("/api/login", json={
+                        "user": f"nobody{n}", "password": "x"},
+                        headers={"X-Forwarded-For": f"198.51.100.7, 10.0.0.{n}"})
+                    statuses.append(resp.status)
+                sources = [e.source for e in w.events if isinstance(e, ev.Audited)]
+                return statuses, sources
+            finally:
+                await client.close()
+
+    statuses, sources = run(main())
+    assert statuses == [401] * 8
+    assert sources == [f"10.0.0.{n}" for n in range(8)]
 
 
 def test_the_login_form_sets_a_strict_http_only_cookie(tmp_path: Path) -> None:

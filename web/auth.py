@@ -144,8 +144,8 @@ class Sessions:
 
 @dataclass
 class Throttle:
-    """Failed logins per key (a user, an address): `limit` in `window` seconds, then refused
-    until the oldest of them is `window` old."""
+    """Failed logins per key (a user, or an address): `limit` in `window` seconds, then
+    refused until the oldest of them is `window` old."""
 
     limit: int = 5
     window: float = 900.0

@@ -21,7 +21,9 @@ class Web:
     memory), and the call log opened for reading once it is first needed."""
 
     sessions: Sessions = field(default_factory=Sessions)
-    throttle: Throttle = field(default_factory=Throttle)
+    throttle: Throttle = field(default_factory=Throttle)  # failed logins, per user
+    # per address: higher, since one office (or one proxy) is many agents
+    address_throttle: Throttle = field(default_factory=lambda: Throttle(limit=30))
     reader: Database | None = None
 
 
@@ -38,11 +40,21 @@ def refuse(status: int, message: str, **more: Any) -> web.Response:
     return web.json_response({"error": message, **more}, status=status)
 
 
+def address(request: web.Request) -> str:
+    """The browser's address: the peer's, or behind a proxy (`web.proxy`) the one the proxy
+    added last to X-Forwarded-For."""
+    if request.app[CENTRE].history.active.config.web.proxy:
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+        if forwarded:
+            return forwarded[:100]
+    return request.remote or ""
+
+
 def audit(request: web.Request, action: str, detail: str) -> None:
     """A line of the audit log: who (the user), what, from which address."""
     user = request.get(WHO)
     request.app[CENTRE].controller.audit(user.user if user is not None else "-", action,
-                                         detail, request.remote or "")
+                                         detail, address(request))
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from web.auth import (
     csrf_ok,
     secure_cookie,
 )
-from web.context import CENTRE, WEB, WHO, audit, reader, refuse, who
+from web.context import CENTRE, WEB, WHO, address, audit, reader, refuse, who
 from web.texts import LANGUAGES, texts
 
 LANG_COOKIE = "vaxel_lang"
@@ -95,8 +95,8 @@ async def _login(request: web.Request, user: str, password: str
     """(who, the session's cookie value, None) on success; else (None, None, a refusal
     for the JSON API) with the refusal in the audit log."""
     state, centre = request.app[WEB], request.app[CENTRE]
-    keys = (f"user:{user}", f"address:{request.remote}")
-    wait = state.throttle.wait(*keys)
+    where = address(request)
+    wait = max(state.throttle.wait(user), state.address_throttle.wait(where))
     if wait > 0:
         audit(request, "refused", f"login {user[:64]!r}: too many failed attempts")
         minutes = max(1, round(wait / 60))
@@ -104,10 +104,11 @@ async def _login(request: web.Request, user: str, password: str
                                   retry_after=round(wait))
     found = await check_password(centre.history.active.config.users, user, password)
     if found is None:
-        state.throttle.failed(*keys)
+        state.throttle.failed(user)
+        state.address_throttle.failed(where)
         audit(request, "refused", f"login {user[:64]!r}: wrong user name or password")
         return None, None, refuse(401, "wrong user name or password")
-    state.throttle.succeeded(keys[0])
+    state.throttle.succeeded(user)
     session = state.sessions.open(user)
     request[WHO] = found
     audit(request, "login", user)
