@@ -615,3 +615,26 @@ def test_wallboard_alarms_are_events_too(tmp_path: Path) -> None:
     assert alarms.index(("vaxeln", "no_agents", True)) < alarms.index(
         ("vaxeln", "no_agents", False))
     assert ("bygglov", "no_agents", False) not in alarms  # still nobody there
+
+
+def test_a_live_stream_ends_when_its_session_does(tmp_path: Path) -> None:
+    clock = Clock()
+
+    async def main() -> tuple[int, int]:
+        async with World(with_users(tmp_path, append="web:\n  session: 30m\n")) as w:
+            client = await _client(w, clock)
+            try:
+                await login(client, "sara")
+                resp = await client.get("/api/live/wallboard")
+                messages = 0
+                async for line in resp.content:  # ends when the server closes the stream
+                    messages += line.startswith(b"data: ")
+                    if messages == 1:
+                        clock.now += 31 * 60  # a screen watched, nobody using the session
+                after = await client.get("/api/live/wallboard")
+                return messages, after.status
+            finally:
+                await client.close()
+
+    messages, after = run(main())
+    assert messages >= 1 and after == 401

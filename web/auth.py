@@ -126,6 +126,12 @@ class Sessions:
         session.last_seen = now
         return session
 
+    def alive(self, key: str, idle: float) -> bool:
+        """The session is there and not past `idle`, without touching it (a live page open
+        on a screen is not a use: the session still ends)."""
+        session = self._by_key.get(key)
+        return session is not None and self.clock() - session.last_seen <= idle
+
     def close(self, key: str) -> None:
         self._by_key.pop(key, None)
 

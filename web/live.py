@@ -20,8 +20,8 @@ from aiohttp import web
 from agents.state import AgentState
 from controller import events as ev
 from queues.lifecycle import CallPhase
-from web.auth import Who
-from web.context import CENTRE, refuse, who
+from web.auth import SESSION_COOKIE, Who, by_token
+from web.context import CENTRE, WEB, refuse, who
 
 if TYPE_CHECKING:
     from config.schema import IvrConfig
@@ -253,11 +253,23 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 await response.write(b": still here\n\n")
                 written = loop.time()
             serial = await centre.changes.wait(serial, TICK)
+            if not _still_in(request, user):
+                break  # logged out, expired or removed: the page reconnects, and logs in
             try:
                 data = view_of(centre, name, user, agent)
             except (LookupError, PermissionError):
                 break  # the agent is gone from the configuration: the page reconnects
     return response
+
+
+def _still_in(request: web.Request, user: Who) -> bool:
+    config = request.app[CENTRE].history.active.config
+    if user.via == "token":
+        token = request.headers.get("Authorization", "")[7:].strip()
+        return by_token(config.users, token) is not None
+    key = request.cookies.get(SESSION_COOKIE, "")
+    return user.user in config.users and request.app[WEB].sessions.alive(key,
+                                                                          config.web.session)
 
 
 async def watch_alarms(centre: Centre, every: float = TICK) -> None:
