@@ -70,6 +70,7 @@ def test_an_agent_takes_a_call_and_wraps_it_up_from_the_keyboard(tmp_path: Path)
     with LiveCentre(with_users(tmp_path), store=url) as centre, chromium() as driver:
         driver.get(f"{centre.url}/login")
         no_violations(driver, "login")
+        screenshot(driver, "login-1280x800")
         log_in(driver, centre.url, "anna", "/agent")
         wait_text(driver, "[data-bind=state_text]", "Utloggad")
         no_violations(driver, "agent panel, logged out")
@@ -145,6 +146,18 @@ def test_a_supervisor_pauses_an_agent(tmp_path: Path) -> None:
         wait_text(driver, "#agents tbody tr[data-id=anna]", "Paus (möte)")
         agent = centre.do(lambda w: w.ctl.router.agents["anna"])
         assert (agent.state, agent.pause_reason) == (AgentState.PAUSED, "möte")
+        # the crisis switch, for 30 minutes
+        driver.find_element(By.ID, "crisis-minutes").send_keys("30")
+        driver.find_element(By.ID, "crisis-on").click()
+        wait_text(driver, "#crisis-state", "Krisläget är på till")
+        assert centre.do(lambda w: (w.ctl.router.crisis, w.ctl.crisis_until is not None)) == (
+            True, True)
+        # a group closed by hand
+        driver.find_element(By.CSS_SELECTOR, "#mode-bygglov option[value=closed]").click()
+        driver.find_element(By.CSS_SELECTOR, "button[aria-label='Ändra: Bygglov']").click()
+        wait_text(driver, "#groups tbody tr[data-id=bygglov]", "Stängd (manuellt)")
+        assert centre.do(lambda w: w.ctl.opening()["bygglov"]) is False
+        no_violations(driver, "supervisor, in a crisis")
 
 
 def test_an_admin_uploads_a_broken_configuration_then_a_good_one_and_rolls_back(

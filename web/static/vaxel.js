@@ -251,6 +251,18 @@ function button(text, label, onClick) {
   return b;
 }
 
+// A select in a table row, named for screen readers by a label only they see.
+function choice(id, labelText, options) {
+  const select = document.createElement("select");
+  select.id = id;
+  const label = document.createElement("label");
+  label.htmlFor = id;
+  label.className = "visually-hidden";
+  label.textContent = labelText;
+  for (const [text, value] of options) select.appendChild(new Option(text, value));
+  return [label, select];
+}
+
 function supervisorPage() {
   $("#crisis-on").addEventListener("click", () => act(() => {
     const minutes = parseInt($("#crisis-minutes").value, 10);
@@ -274,13 +286,8 @@ function supervisorPage() {
       cell(row, g.name, true);
       for (let i = 0; i < 4; i++) cell(row, "");
       const actions = cell(row, "");
-      const select = document.createElement("select");
-      select.id = `mode-${g.id}`;
-      const label = document.createElement("label");
-      label.htmlFor = select.id;
-      label.className = "visually-hidden";
-      label.textContent = `${T.opening}: ${g.name}`;
-      for (const mode of ["auto", "open", "closed"]) select.appendChild(new Option(T[`mode_${mode}`], mode));
+      const [label, select] = choice(`mode-${g.id}`, `${T.opening}: ${g.name}`,
+                                     ["auto", "open", "closed"].map((m) => [T[`mode_${m}`], m]));
       actions.append(label, select, button(T.apply, `${T.apply}: ${g.name}`,
         () => act(() => api("POST", `/api/groups/${g.id}/opening`, {mode: select.value}))));
       if (g.can_overflow) {
@@ -304,13 +311,8 @@ function supervisorPage() {
       cell(row, a.name, true);
       cell(row, ""); cell(row, "");
       const actions = cell(row, "");
-      const select = document.createElement("select");
-      select.id = `reason-${a.id}`;
-      const label = document.createElement("label");
-      label.htmlFor = select.id;
-      label.className = "visually-hidden";
-      label.textContent = `${T.pause_reason}: ${a.name}`;
-      for (const r of reasons) select.appendChild(new Option(r, r));
+      const [label, select] = choice(`reason-${a.id}`, `${T.pause_reason}: ${a.name}`,
+                                     reasons.map((r) => [r, r]));
       actions.append(label, select,
         button(T.force_pause, `${T.force_pause}: ${a.name}`, () => act(() => api("POST", `/api/agents/${a.id}/pause`, {reason: select.value}))),
         button(T.force_logout, `${T.force_logout}: ${a.name}`, () => act(() => api("POST", `/api/agents/${a.id}/logout`, {reason: select.value}))));
