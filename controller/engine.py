@@ -22,7 +22,7 @@ import gc
 import itertools
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,7 +171,7 @@ class Controller:
             dt.datetime.now(dt.UTC)))
         config = version.config
         self.router = Router([g.core(gid) for gid, g in config.groups.items()],
-                             _agents(version), rules=_rules(version),
+                             _agents(version, {}), rules=_rules(version),
                              partner=PartnerCaps(config.partner.max_concurrent,
                                                  config.partner.max_per_hour))
         self.calls = Calls()
@@ -186,6 +186,7 @@ class Controller:
         self.orphans = 0  # callers found served by nothing (a bug), taken up again
         self._wrapping: dict[str, str | None] = {}  # agent -> the call of their wrap-up
         self.manual: dict[str, bool] = {}  # groups a supervisor opened (True) or closed
+        self.chosen: dict[str, frozenset[str]] = {}  # the groups an agent chose to serve
         self.crisis_until: float | None = None  # the crisis switch's own expiry (its clock)
         self.overloaded = False  # Asterisk falls behind: new callers get overload.prompt
 
@@ -325,18 +326,41 @@ class Controller:
                  changes: tuple[str, ...] = ()) -> None:
         """A new configuration, live: callers keep their place, agents stay logged in, calls
         in progress finish on the version they started on; new callers take this one."""
-        config = version.config
         self.version, self.settings = version, settings
         self.devices = {a.id: a.device for a in settings.agents}
         self.agent_of_device = {device: agent for agent, device in self.devices.items()}
         self._publish(ev.ConfigurationActivated(at=self.now(), version=version.number,
                                                 checksum=version.checksum, changes=changes))
+        self._reconfigure()
+        self._follow_hours()
+
+    def _reconfigure(self) -> None:
+        config = self.version.config
         self._apply(self.router.reconfigure(
-            [g.core(gid) for gid, g in config.groups.items()], _agents(version),
-            rules=_rules(version),
+            [g.core(gid) for gid, g in config.groups.items()], _agents(self.version, self.chosen),
+            rules=_rules(self.version),
             partner=PartnerCaps(config.partner.max_concurrent, config.partner.max_per_hour),
             now=self.now()))
-        self._follow_hours()
+
+    def choose_groups(self, agent_id: str, groups: Iterable[str]) -> None:
+        """The groups an agent serves now, of those the configuration gives them (all by
+        default): the agent panel's choice, kept across a reload. Raises UnknownEntity,
+        ValueError (no group, or one that is not theirs)."""
+        known = self.version.config.agents.get(agent_id)
+        if known is None:
+            raise UnknownEntity(f"unknown agent {agent_id!r}")
+        wanted = frozenset(groups)
+        if not wanted:
+            raise ValueError("choose at least one group")
+        if not wanted <= set(known.groups):
+            raise ValueError(f"{agent_id} is not an agent of "
+                             f"{', '.join(sorted(wanted - set(known.groups)))}; their groups: "
+                             f"{', '.join(known.groups)}")
+        if wanted == set(known.groups):
+            self.chosen.pop(agent_id, None)
+        else:
+            self.chosen[agent_id] = wanted
+        self._reconfigure()
 
     # ---- opening hours -----------------------------------------------------------------------
 
@@ -985,8 +1009,10 @@ class Controller:
         self._overload_check()
 
 
-def _agents(version: Version) -> list[Agent]:
-    return [Agent(aid, {g: Membership(g, lv) for g, lv in a.groups.items()}, a.name)
+def _agents(version: Version, chosen: Mapping[str, frozenset[str]]) -> list[Agent]:
+    """The configuration's agents, each in the groups they chose (all of theirs by default)."""
+    return [Agent(aid, {g: Membership(g, lv) for g, lv in a.groups.items()
+                        if aid not in chosen or g in chosen[aid]}, a.name)
             for aid, a in version.config.agents.items()]
 
 

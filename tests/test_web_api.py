@@ -638,3 +638,50 @@ def test_a_live_stream_ends_when_its_session_does(tmp_path: Path) -> None:
 
     messages, after = run(main())
     assert messages >= 1 and after == 401
+
+
+def test_an_agent_chooses_the_groups_she_serves_and_a_reload_keeps_it(tmp_path: Path) -> None:
+    folder = with_users(tmp_path)
+
+    async def main() -> dict[str, Any]:
+        async with World(folder) as w:
+            client = await _client(w, Clock())
+            out: dict[str, Any] = {}
+            try:
+                h = bearer("anna")
+                post = "/api/agents/anna/groups"
+                out["refused"] = [
+                    (await client.post(post, json={"groups": []}, headers=h)).status,
+                    (await client.post(post, json={"groups": ["bygglov"]}, headers=h)).status,
+                    (await client.post("/api/agents/bo/groups", json={"groups": ["miljo"]},
+                                       headers=h)).status]
+                resp = await client.post(post, json={"groups": ["barn-och-utbildning"]},
+                                         headers=h)
+                out["chosen"] = await resp.json()
+                w.ctl.agent_login("anna")
+                caller = Caller("2001", "0701112233", keys=((3.0, "0"),))  # växeln
+                caller.dial(w.pbx)
+                await w.until(lambda: any(isinstance(e, ev.Queued) for e in w.events))
+                await asyncio.sleep(10)
+                out["while out of växeln"] = w.ctl.router.agents["anna"].state
+                text = (folder / "vaxel.yaml").read_text()
+                (folder / "vaxel.yaml").write_text(text.replace("name: Växeln", "name: Växel"))
+                resp = await client.post("/api/reload", headers=bearer("admin"))
+                assert (await resp.json())["version"] == 2
+                out["after reload"] = sorted(w.ctl.router.agents["anna"].memberships)
+                view = await (await client.get("/api/views/agent", headers=h)).json()
+                out["view"] = [(g["id"], g["serving"]) for g in view["groups"]]
+                await client.post(post, json={"groups": ["vaxeln", "barn-och-utbildning"]},
+                                  headers=h)
+                await w.until(lambda: any(isinstance(e, ev.Connected) for e in w.events))
+                caller.hang_up(w.pbx)
+                return out
+            finally:
+                await client.close()
+
+    out = run(main())
+    assert out["refused"] == [400, 400, 403]
+    assert out["chosen"] == {"agent": "anna", "groups": ["barn-och-utbildning"]}
+    assert out["while out of växeln"] is AgentState.READY  # the växeln caller waits
+    assert out["after reload"] == ["barn-och-utbildning"]
+    assert out["view"] == [("vaxeln", False), ("barn-och-utbildning", True)]

@@ -76,6 +76,11 @@ def test_an_agent_takes_a_call_and_wraps_it_up_from_the_keyboard(tmp_path: Path)
         no_violations(driver, "agent panel, logged out")
         tab_to(driver, "go-login").send_keys(Keys.ENTER)
         wait_text(driver, "[data-bind=state_text]", "Redo")
+        # out of barn och utbildning for now, and in again: a checkbox, Space
+        tab_to(driver, "group-barn-och-utbildning").send_keys(Keys.SPACE)
+        centre.until(lambda w: set(w.ctl.router.agents["anna"].memberships) == {"vaxeln"})
+        driver.switch_to.active_element.send_keys(Keys.SPACE)
+        centre.until(lambda w: len(w.ctl.router.agents["anna"].memberships) == 2)
         centre.do(lambda w: w.phones["anna"].__setattr__("answer_after", 3.0))
         caller = Caller("2001", "0701112233", keys=((3.0, "0"),))  # växeln
         centre.do(lambda w: caller.dial(w.pbx))

@@ -49,6 +49,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                    crisis={"type": "object"}),
     "agent_action": _obj(reason=_STR),
     "agent_state": _obj(("agent", "state"), agent=_STR, state=_STR),
+    "agent_groups": _obj(("groups",), groups={"type": "array", "items": _STR, "minItems": 1}),
+    "agent_groups_answer": _obj(("agent", "groups"), agent=_STR,
+                                groups={"type": "array", "items": _STR}),
     "wrap_up": _obj(("agent", "reason", "resolved"), agent=_STR,
                     reason={"enum": list(WRAP_UP_REASONS)}, resolved=_BOOL,
                     department=_OPT_STR, note=_OPT_STR),
@@ -258,6 +261,28 @@ async def agent_action(request: web.Request) -> web.Response:
 OUTCOME_COUNTS = ("answered", "abandoned", "short_abandoned", "abandoned_in_ivr", "overflowed",
                   "partner_answered", "closed", "refused", "callbacks", "resolved_in_ivr",
                   "transferred", "unfinished")
+async def agent_groups(request: web.Request) -> web.Response:
+    """The groups an agent serves now (of theirs): the agent for themselves, or a
+    supervisor."""
+    ctl, user = request.app[CENTRE].controller, who(request)
+    agent_id = request.match_info["agent"]
+    if agent_id != user.agent and not user.may("supervisor"):
+        audit(request, "refused", f"agent groups {agent_id}: not {user.user}'s agent")
+        return refuse(403, f"{user.user} may act only as agent {user.agent!r}")
+    try:
+        groups = (await json_body(request)).get("groups")
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            raise ValueError('send {"groups": ["vaxeln", ...]}')
+        ctl.choose_groups(agent_id, groups)
+    except UnknownEntity as err:
+        return refuse(404, str(err))
+    except ValueError as err:
+        return refuse(400, str(err))
+    serving = sorted(ctl.router.agents[agent_id].memberships)
+    audit(request, "agent groups", f"{agent_id}: {', '.join(serving)}")
+    return web.json_response({"agent": agent_id, "groups": serving})
+
+
 CALL_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 

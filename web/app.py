@@ -65,6 +65,9 @@ ROUTES = (
           "change"),
     Route("GET", "/api/views/{view}", live.view, "agent",
           "One view (agent, wallboard, supervisor) now, as the live stream sends it"),
+    Route("POST", "/api/agents/{agent}/groups", api.agent_groups, "agent",
+          "The groups an agent serves now, of the configuration's for them",
+          body=S["agent_groups"], answer=S["agent_groups_answer"]),
     Route("POST", "/api/agents/{agent}/{action}", api.agent_action, "agent",
           "An agent's login, ready, pause (with a reason) or logout: an agent for themselves, a "
           "supervisor for anyone", body=S["agent_action"], answer=S["agent_state"]),

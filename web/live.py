@@ -94,7 +94,7 @@ def agent_view(centre: Centre, agent_id: str) -> dict[str, Any]:
         "state": agent.state.value, "reason": agent.pause_reason,
         "in_state": round(ctl.now() - agent.state_since),
         "groups": [{"id": gid, "name": config.groups[gid].name if gid in config.groups
-                    else gid, "level": level}
+                    else gid, "level": level, "serving": gid in agent.memberships}
                    for gid, level in (known.groups.items() if known else ())],
         "call": call, "wrap_up_call": wrapping,
         "pause_reasons": list(config.web.pause_reasons),

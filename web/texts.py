@@ -40,6 +40,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "go_pause": ("Pausa", "Pause"),
     "pause_reason": ("Orsak till paus", "Reason for the pause"),
     "groups": ("Grupper", "Groups"),
+    "groups_serving": ("Grupper du tar samtal i", "Groups you take calls in"),
     "call": ("Samtal", "Call"),
     "no_call": ("Inget samtal just nu.", "No call right now."),
     "incoming": ("Samtal från {caller}, {group}, väntat {wait}",

@@ -141,6 +141,35 @@ function agentPage() {
     }
   });
 
+  // One checkbox a group of the agent's; a change is sent at once (Space toggles it).
+  const choices = $("#groups-choice");
+  function groupChoice(groups) {
+    const ids = groups.map((g) => g.id).join(" ");
+    if (choices.dataset.ids !== ids) {
+      choices.dataset.ids = ids;
+      for (const p of [...choices.querySelectorAll("p")]) p.remove();
+      for (const g of groups) {
+        const p = document.createElement("p");
+        p.className = "choice";
+        const box = document.createElement("input");
+        box.type = "checkbox";
+        box.id = `group-${g.id}`;
+        box.value = g.id;
+        const label = document.createElement("label");
+        label.htmlFor = box.id;
+        label.textContent = g.name;
+        box.addEventListener("change", () => act(() => api("POST", `/api/agents/${agent}/groups`, {
+          groups: [...choices.querySelectorAll("input:checked")].map((b) => b.value)})));
+        p.append(box, label);
+        choices.appendChild(p);
+      }
+    }
+    for (const g of groups) {
+      const box = document.getElementById(`group-${g.id}`);
+      if (box.checked !== g.serving) box.checked = g.serving;
+    }
+  }
+
   async function history(callId) {
     historyOf = callId;
     const data = await act(() => api("GET", `/api/calls/${encodeURIComponent(callId)}/history`));
@@ -165,8 +194,8 @@ function agentPage() {
 
   live("agent", `?agent=${encodeURIComponent(agent)}`, (v) => {
     bind(document, {name: v.name, state_text: stateText(v.state), reason: v.reason ? `(${v.reason})` : "",
-                    in_state: duration(v.in_state),
-                    groups: v.groups.map((g) => g.name).join(", ")});
+                    in_state: duration(v.in_state)});
+    groupChoice(v.groups);
     if (reasons.options.length !== v.pause_reasons.length) {
       reasons.replaceChildren(...v.pause_reasons.map((r) => new Option(r, r)));
     }
