@@ -414,7 +414,8 @@ def cmd_status(args: argparse.Namespace) -> int:
           f"calls now {len(data['calls'])}, AMI {ami['address']} {link}")
     over = data["overload"]
     print(f"  Asterisk answers in {over['lag_ms']:.0f} ms, {over['unanswered']} actions "
-          f"unanswered" + (": OVERLOADED, new callers are told to call again"
+          f"unanswered (the oldest for {over.get('oldest_unanswered_ms', 0):.0f} ms)"
+          + (": OVERLOADED, new callers are told to call again"
                            if over["active"] else ""))
     for name, i in data.get("integrations", {}).items():
         state = "" if "connected" not in i else ("connected, " if i["connected"] else

@@ -515,11 +515,14 @@ class Controller:
         return state
 
     def _overload_check(self) -> bool:
-        """Overloaded while actions are answered overload.lag late on average, or the link
-        holds back actions for lack of room; released below half of both."""
+        """Overloaded while actions are answered overload.lag late on average or one has
+        waited that long unanswered, or the link holds back actions for lack of room; released
+        below half of both."""
         link = self.link
         limit = self.version.config.overload.lag
-        late = link.lag / self.time_scale  # in the calls' seconds, as the limit is
+        # in the calls' seconds, as the limit is; the oldest unanswered action tells a stall
+        # before its late answers move the average
+        late = max(link.lag, link.oldest_unanswered()) / self.time_scale
         full = link.unanswered >= link.max_unanswered
         if not self.overloaded and (late > limit or full):
             self.overloaded = True

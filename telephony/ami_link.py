@@ -368,6 +368,15 @@ class AmiLink:
                 if not waiting:
                     del self._agi[channel]
 
+    def oldest_unanswered(self) -> float:
+        """Seconds the oldest action still without Asterisk's answer has waited (0: none).
+        Rises at once when Asterisk stalls, where the moving average (`lag`) moves only as
+        late answers arrive. The pending actions are kept in the order they were sent."""
+        for pending in self._pending.values():
+            if pending.items is None:  # a listing under way has been answered
+                return max(0.0, asyncio.get_running_loop().time() - pending.sent_at)
+        return 0.0
+
     def statistics(self) -> LinkStatistics:
         self.stats.pending = len(self._pending)
         self.stats.agi_pending = sum(len(w) for w in self._agi.values())

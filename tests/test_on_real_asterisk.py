@@ -422,6 +422,27 @@ def test_an_asterisk_that_falls_behind_engages_the_overload_policy_and_releases_
     run(main())
 
 
+def test_a_stalled_asterisk_engages_the_overload_policy_before_any_late_answer():
+    """Stalled, Asterisk answers nothing, so no late answer moves the average yet; the oldest
+    action waiting unanswered tells it at once, and the next caller hears overload.prompt."""
+    async def main():
+        async with World() as w:
+            first = Caller("2001", "0701112201", keys=((3.0, "0"),)).dial(w.pbx)
+            await w.until(lambda: w.ctl.calls.on_channel(first.name) is not None)
+            w.server.action_cost = 30.0  # stalled: each action waits 30 s for its answer
+            await asyncio.sleep(1.0)
+            Caller("2002", "0701112202").dial(w.pbx)  # its first action stalls too
+            await asyncio.sleep(3.0)
+            assert w.link.lag == 0.0 and w.link.oldest_unanswered() > 2.0
+            Caller("2003", "0701112203").dial(w.pbx)
+            await w.until(lambda: w.ctl.overloaded, seconds=5)
+            assert w.link.lag < w.ctl.version.config.overload.lag  # the average: not yet
+            w.server.action_cost = 0.0
+            await w.until(lambda: not w.ctl.overloaded, seconds=120)
+            w.silence_expected = "a stalled Asterisk plays nothing while it is stalled"
+    run(main())
+
+
 def test_back_pressure_holds_actions_back_while_too_many_are_unanswered():
     async def main():
         async with World() as w:

@@ -103,6 +103,7 @@ def status(centre: Centre) -> dict[str, Any]:
         "agents": {aid: {"state": a.state.value, "reason": a.pause_reason,
                          "call": a.call_id} for aid, a in router.agents.items()},
         "overload": {"active": ctl.overloaded, "lag_ms": round(link.lag_ms, 1),
+                     "oldest_unanswered_ms": round(1000 * ctl.link.oldest_unanswered(), 1),
                      "unanswered": link.pending, "held_back": link.waited_for_room},
         "calls": {s.call_id: {"channel": s.channel, "phase": s.phase.value, "group": s.group,
                               "agent": s.agent, "events": centre.journal.story(s.call_id)}
@@ -154,6 +155,11 @@ def metrics(centre: Centre) -> str:
            {"": float(ctl.link.connected)})
     metric("overloaded", "gauge", "1 while new callers are told to call again",
            {"": float(ctl.overloaded)})
+    metric("ami_lag_seconds", "gauge", "how late Asterisk answers actions (moving average)",
+           {"": ctl.link.lag})
+    metric("ami_oldest_unanswered_seconds", "gauge",
+           "how long the oldest action without Asterisk's answer has waited",
+           {"": ctl.link.oldest_unanswered()})
     subs = centre.bus.statistics()
     metric("events_dropped_total", "counter", "events a subscriber lost (its queue was full)",
            {f'{{subscriber="{n}"}}': s["dropped"] for n, s in subs.items()})
