@@ -126,6 +126,8 @@ def _references(c: IvrConfig, r: _Report) -> None:
     if c.crisis.prompt is not None:
         prompt(("crisis", "prompt"), c.crisis.prompt)
     prompt(("overload", "prompt"), c.overload.prompt)
+    if c.overload.group is not None and c.overload.group not in c.groups:
+        r.add(("overload", "group"), f"group {c.overload.group!r} is not defined")
     _users(c, r)
 
 

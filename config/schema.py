@@ -215,7 +215,8 @@ class Entry(_Model):
 
 
 class OverflowRule(_Model):
-    when: Literal["ewt_over", "waiting_over", "no_agents", "closed", "crisis", "manual"]
+    when: Literal["ewt_over", "waiting_over", "no_agents", "closed", "crisis", "manual",
+                  "overload"]
     limit: float | None = None
     to: str  # a group or "partner"
 
@@ -309,10 +310,15 @@ class Crisis(_Model):
 class Overload(_Model):
     """When Asterisk falls behind (a crisis: vaxel-on-asterisk/load), new callers hear
     `prompt` and the call ends, rather than piling more calls on a PBX that cannot keep up.
-    Engaged when actions are answered `lag` late on average, released below half of it."""
+    Engaged when actions are answered `lag` late on average (or one waits that long), released
+    below half of it once it has been on for `hold`."""
 
     lag: PositiveDuration = 2.0
+    hold: PositiveDuration = 10.0
     prompt: Name | None = None  # none: new callers go on into the menus whatever the load
+    # new callers skip the menus into this group's line (after `prompt`, then not hung up),
+    # where its `overload` overflow rules (to the partner) apply: the crisis routing
+    group: Name | None = None
 
 
 class Agent(_Model):

@@ -189,6 +189,7 @@ class Controller:
         self.chosen: dict[str, frozenset[str]] = {}  # the groups an agent chose to serve
         self.crisis_until: float | None = None  # the crisis switch's own expiry (its clock)
         self.overloaded = False  # Asterisk falls behind: new callers get overload.prompt
+        self._overload_since = 0.0
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -508,7 +509,10 @@ class Controller:
         self._call_event(ev.CallArrived, state, number=number, caller=caller, adopted=adopted)
         if adopted:  # its lease may be running out
             state.io.renew_lease_nowait(self.settings.lease)
-        elif self._overload_check() and self.version.config.overload.prompt:
+        elif self._overload_check() and self.version.config.overload.group:
+            self._call_task(state, self._straight_to_line(state))
+            return state
+        elif self.overloaded and self.version.config.overload.prompt:
             self._call_task(state, self._turn_away(state))
             return state
         self._call_task(state, self._run_call(state))
@@ -517,7 +521,8 @@ class Controller:
     def _overload_check(self) -> bool:
         """Overloaded while actions are answered overload.lag late on average or one has
         waited that long unanswered, or the link holds back actions for lack of room; released
-        below half of both."""
+        below half of both, and not before overload.hold (one late answer answered is not a
+        recovered Asterisk: without it the state would flap with each)."""
         link = self.link
         limit = self.version.config.overload.lag
         # in the calls' seconds, as the limit is; the oldest unanswered action tells a stall
@@ -526,16 +531,20 @@ class Controller:
         full = link.unanswered >= link.max_unanswered
         if not self.overloaded and (late > limit or full):
             self.overloaded = True
+            self._overload_since = self.now()
             log.warning("overload: Asterisk answers %.1f s late; new callers hear %s",
                         late, self.version.config.overload.prompt)
             self._publish(ev.OverloadChanged(at=self.now(), version=self.version.number,
                                              on=True, lag=late))
+            self._apply(self.router.set_overload(True, self.now()))
         elif self.overloaded and late < limit / 2 and \
-                link.unanswered < link.max_unanswered // 2:
+                link.unanswered < link.max_unanswered // 2 and \
+                self.now() - self._overload_since >= self.version.config.overload.hold:
             self.overloaded = False
             log.warning("overload over: Asterisk answers in %.1f s", late)
             self._publish(ev.OverloadChanged(at=self.now(), version=self.version.number,
                                              on=False, lag=late))
+            self._apply(self.router.set_overload(False, self.now()))
         return self.overloaded
 
     async def _turn_away(self, state: CallState) -> None:
@@ -547,6 +556,21 @@ class Controller:
                          language=state.language, keys="")
         self._call_event(ev.Refused, state, why="overload", prompt=config.overload.prompt)
         await self._goodbye(state, config.overload.prompt)
+
+    async def _straight_to_line(self, state: CallState) -> None:
+        """Overload with `overload.group`: no menus (the fewest commands for an Asterisk
+        that cannot keep up); the short message if any, then that group's line, whose
+        `overload` rules send the caller on (the partner)."""
+        config = self.version.config
+        group = config.overload.group
+        assert group is not None
+        entry = config.numbers.get(state.number)
+        state.outcome = Outcome("overload", group, entry.language if entry else "sv", ())
+        self._call_event(ev.IvrDone, state, outcome="overload", target=group,
+                         language=state.language, keys="")
+        if config.overload.prompt:
+            await state.io.play(sound(config.overload.prompt, state.language), escape="")
+        self._queue(state, group, self.now())
 
     async def _run_call(self, state: CallState) -> None:
         def step(s: Step, path: tuple[str, ...]) -> None:

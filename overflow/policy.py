@@ -21,6 +21,7 @@ class Condition(enum.Enum):
     CLOSED = "closed"  # the group is closed
     CRISIS = "crisis"  # the crisis switch is on
     MANUAL = "manual"  # the group's manual overflow switch is on
+    OVERLOAD = "overload"  # Asterisk falls behind (the controller's overload policy is on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class Situation:
     crisis: bool
     manual: bool
     ewt: Callable[[], float | None]
+    overload: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ def _holds(rule: Rule, s: Situation) -> str | None:
             return "crisis mode" if s.crisis else None
         case Condition.MANUAL:
             return "manual overflow switch on" if s.manual else None
+        case Condition.OVERLOAD:
+            return "Asterisk overloaded" if s.overload else None
 
 
 def decide(

@@ -131,6 +131,7 @@ class Router:
         _check_rules(rules or {}, set(self._groups), partner is not None)
         self.partner = PartnerLedger(partner) if partner is not None else None
         self.crisis = False
+        self.overload = False  # Asterisk falls behind (set by the controller)
         # False while the PBX cannot be reached: nothing is offered (an offer would fail for the
         # link's fault and count against the agent); set_offering(True) offers what waits
         self.offering = True
@@ -329,6 +330,13 @@ class Router:
         self._group(group_id).opening = opening
         out: list[Output] = []
         self._reevaluate_groups([group_id], now, out)
+        return out
+
+    def set_overload(self, on: bool, now: float) -> list[Output]:
+        """The controller's overload policy: groups' `overload` rules apply while it is on."""
+        self.overload = on
+        out: list[Output] = []
+        self._reevaluate_groups(list(self._groups), now, out)
         return out
 
     def set_crisis(self, on: bool, now: float) -> list[Output]:
@@ -569,7 +577,7 @@ class Router:
         situation = Situation(
             waiting=len(group.waiting),
             serving=sum(1 for aid in group.members if self.agents[aid].can_answer),
-            is_open=group.opening.is_open, crisis=self.crisis,
+            is_open=group.opening.is_open, crisis=self.crisis, overload=self.overload,
             manual=group.manual_overflow, ewt=ewt,
         )
 

@@ -123,6 +123,13 @@ def test_undefined_references_are_named_where_they_are_used(tmp_path, old, new, 
     assert any(message in p and f":{line_of(text, 'nope')}:" in p for p in found), found
 
 
+def test_an_overload_group_must_be_defined(tmp_path):
+    text = BASE + "overload: {lag: 2s, group: nope}\n"
+    found = problems(tmp_path, text)
+    assert any("group 'nope' is not defined" in p
+               and f":{line_of(text, 'nope')}:" in p for p in found), found
+
+
 def test_an_unreachable_menu_is_reported(tmp_path):
     text = BASE.replace('      "2": {menu: sub}\n', "")
     found = problems(tmp_path, text)

@@ -35,6 +35,7 @@ VX, PARTNER = Destination("vx"), Destination(None)
     (Rule(Condition.CLOSED, VX), {"is_open": False}, "group closed"),
     (Rule(Condition.CRISIS, VX), {"crisis": True}, "crisis mode"),
     (Rule(Condition.MANUAL, VX), {"manual": True}, "manual overflow switch on"),
+    (Rule(Condition.OVERLOAD, VX), {"overload": True}, "Asterisk overloaded"),
 ])
 def test_each_condition_holds_with_its_reason_and_not_otherwise(rule, kw, reason):
     decision = decide([rule], situation(**kw), lambda d: True)

@@ -443,6 +443,48 @@ def test_a_stalled_asterisk_engages_the_overload_policy_before_any_late_answer()
     run(main())
 
 
+def test_the_overload_routing_sends_new_callers_past_the_menus_to_the_partner(tmp_path):
+    """overload.group: while Asterisk cannot keep up, new callers skip the menus (the fewest
+    commands) into växeln's line, whose overload rule sends them to the partner, who answers
+    in the municipality's name. Callers already in the menus go on as they were."""
+    from controller import events as ev
+
+    from .world import config_copy
+
+    folder = config_copy(tmp_path, ("  prompt: hog-belastning\n",
+                                    "  prompt: hog-belastning\n  group: vaxeln\n"),
+                         ("      - {when: crisis, to: partner}\n",
+                          "      - {when: crisis, to: partner}\n"
+                          "      - {when: overload, to: partner}\n"))
+
+    async def main():
+        async with World(folder) as w:
+            trunk = Phone("partner-trunk", answer_after=1.0, talk=3.0)
+            trunk.register(w.pbx)
+            in_menu = Caller("2001", "0701112201", keys=((8.0, "1"),)).dial(w.pbx)
+            await w.until(lambda: w.ctl.calls.on_channel(in_menu.name) is not None)
+            w.server.action_cost = 3.0  # Asterisk answers every action 3 s late
+            w.silence_expected = "a slow Asterisk starts the music late too"
+            await w.until(lambda: w.ctl.overloaded, seconds=30)
+            new = Caller("2002", "0701112202").dial(w.pbx)  # presses nothing: no menus
+            call = f"vx-{new.uniqueid}"
+            await w.until(lambda: any(isinstance(e, ev.Overflowed) for e in w.story(call)),
+                          seconds=60)
+            w.server.action_cost = 0.0
+            await w.until(lambda: new.hungup and in_menu.hungup, seconds=120)
+            return w.story(call), w.story(f"vx-{in_menu.uniqueid}")
+    story, earlier = run(main())
+    kinds = [type(e).__name__ for e in story]
+    assert kinds[:3] == ["CallArrived", "IvrDone", "Queued"]
+    assert story[1].outcome == "overload" and story[1].target == "vaxeln"
+    moved = next(e for e in story if isinstance(e, ev.Overflowed))
+    assert moved.target == "partner" and moved.rule == "Asterisk overloaded"
+    result = next(e for e in story if isinstance(e, ev.PartnerResult))
+    assert result.answered
+    went_on = next(e for e in earlier if isinstance(e, ev.IvrDone))
+    assert went_on.outcome == "group" and went_on.keys == "1"
+
+
 def test_back_pressure_holds_actions_back_while_too_many_are_unanswered():
     async def main():
         async with World() as w:
