@@ -35,5 +35,6 @@ bench: $(STAMP)
 	$(PY) bench/bench_ami.py
 	$(PY) bench/bench_controller.py
 	$(PY) bench/bench_overload.py
+	$(PY) bench/bench_recorded_load.py
 	$(PY) bench/bench_mqtt.py
 	$(PY) bench/bench_store.py

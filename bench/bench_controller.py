@@ -59,21 +59,25 @@ def write_config(folder: Path, agents: int, mqtt_port: int | None = None) -> Non
     }), encoding="utf-8")
 
 
-async def serve_fake_pbx(config: Path) -> tuple[Any, Any]:
-    """The fake PBX of a bench's PBX process: the configuration's dialplan and AMI user, a
-    3 s menu prompt, every agent's phone answering after 0.5 s and talking 4 s; prints the
-    AMI port for the controller's process."""
+async def serve_fake_pbx(config: Path, scale: float = SCALE,
+                         prompts: dict[str, float] | None = None,
+                         answer: tuple[float, float] = (0.5, 4.0)) -> tuple[Any, Any]:
+    """The fake PBX of a bench's PBX process: the configuration's dialplan and AMI user,
+    `prompts` (by default a 3 s menu prompt), every agent's phone answering after
+    `answer[0]` s and talking `answer[1]` s; prints the AMI port for the controller's
+    process."""
     from telephony.dialplan import load_settings, render_extensions, render_manager
     from telephony.fakepbx import AmiServer, AmiUser, Dialplan, FakePbx
     from telephony.fakepbx.actors import Answer, Phone
 
     settings = load_settings(config)
-    pbx = FakePbx(Dialplan.parse(render_extensions(settings)), time_scale=SCALE)
+    pbx = FakePbx(Dialplan.parse(render_extensions(settings)), time_scale=scale)
     pbx.sounds.add_dir(ROOT / "sounds")
-    pbx.sounds.add("vaxel/sv/huvudmeny", 3.0)
+    for name, seconds in (prompts or {"vaxel/sv/huvudmeny": 3.0}).items():
+        pbx.sounds.add(name, seconds)
     for agent in settings.agents:
         phone = Phone(agent.id)
-        phone.script = [Answer("answer", 0.5, 4.0) for _ in range(10_000)]
+        phone.script = [Answer("answer", *answer) for _ in range(10_000)]
         phone.register(pbx)
     user = AmiUser.from_conf(render_manager(settings, "bench"), settings.ami.username)
     server = AmiServer(pbx, {"vaxel": user})

@@ -58,16 +58,18 @@ class Subscription:
             finally:
                 self._waiter = None
 
-    async def gather(self, stopping: asyncio.Event, timeout: float | None = None) -> None:
+    async def gather(self, stopping: asyncio.Event, timeout: float | None = None,
+                     linger: float = LINGER) -> None:
         """For a subscriber with a loop of its own: returns when events are queued (after
-        letting more gather for LINGER), when `stopping` is set, or after `timeout`."""
+        letting more gather for `linger` seconds), when `stopping` is set, or after
+        `timeout`."""
         waiting = asyncio.ensure_future(self.wait())
         stop = asyncio.ensure_future(stopping.wait())
         await asyncio.wait([waiting, stop], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
         stop.cancel()
         if self._items and not stopping.is_set():
-            await asyncio.sleep(LINGER)
+            await asyncio.sleep(linger)
 
     async def batch(self) -> list[Event]:
         """Waits for at least one event, then returns all that are queued."""

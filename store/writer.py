@@ -24,11 +24,16 @@ from store.spool import Spool
 
 log = logging.getLogger("vaxel.store")
 
+# seconds the events gather before a transaction: the call log is read after the fact, and at
+# 10 calls/s a transaction every 50 ms (the bus's linger) held a few events each
+LINGER = 0.5
+
 
 class StoreWriter:
     def __init__(self, connect: Callable[[], Awaitable[Database]], sub: Subscription,
                  spool: Spool, *, epoch: Callable[[float], float] = float,
-                 timeout: float = 10.0, retry: float = 5.0, where: str = "") -> None:
+                 timeout: float = 10.0, retry: float = 5.0, linger: float = LINGER,
+                 where: str = "") -> None:
         self.where = where  # the database, as the log and `vaxel status` name it
         self._connect = connect  # opened at the first write, again after a failed one
         self.db: Database | None = None
@@ -37,6 +42,7 @@ class StoreWriter:
         self.calllog = CallLog(secrets.token_hex(4), epoch)
         self._timeout = timeout
         self._retry = retry
+        self._linger = linger
         self._stopping = asyncio.Event()
         self._one_at_a_time = asyncio.Lock()  # run() and flush() drain in turn: in order
         self._spooling = spool.events() > 0  # left by a run before this one
@@ -59,7 +65,8 @@ class StoreWriter:
     async def run(self) -> None:
         try:
             while not self._stopping.is_set():
-                await self.sub.gather(self._stopping, self._retry if self._spooling else None)
+                await self.sub.gather(self._stopping, self._retry if self._spooling else None,
+                                      self._linger)
                 async with self._one_at_a_time:
                     if self._spooling:
                         await self._replay()

@@ -185,7 +185,7 @@ def test_the_writer_spools_while_the_database_is_away_and_catches_up_in_order(
     async def go() -> tuple[dict, list[dict], list[dict]]:
         bus = Bus()
         writer = StoreWriter(connect, bus.subscribe("store"), Spool(tmp_path / "spool.sqlite"),
-                             retry=0.01)
+                             retry=0.01, linger=0.01)
         task = asyncio.create_task(writer.run())
         for i in range(5):
             for e in answered_call(f"c{i}", 1_800_000_000.0 + i * 1000):

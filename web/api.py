@@ -97,7 +97,8 @@ def status(centre: Centre) -> dict[str, Any]:
         "version": ctl.version.number,
         "version_id": ctl.version.checksum,  # as `vaxel check` prints it
         "ami": {"connected": ctl.link.connected, "address": ctl.link.address,
-                "last_error": link.last_error, "connects": link.connects},
+                "last_error": link.last_error, "connects": link.connects,
+                "events": link.events, "actions": link.actions_sent},
         "hours": {gid: "open" if is_open else "closed" for gid, is_open in ctl.opening().items()},
         "groups": router.statistics(),
         "agents": {aid: {"state": a.state.value, "reason": a.pause_reason,

@@ -1,0 +1,210 @@
+"""`vaxel run` on the job recorded on a real Asterisk (vaxel-on-asterisk/load), at the
+recording's own pace, so its CPU per call stands beside the real one.
+
+The recording (`recorded/ceil80_1.json`, vaxel at cd1035c on Asterisk 22.10.1, 2 cores): the
+configuration `recorded/load-vaxel.yaml` (one number, a 3 s menu prompt, key 1 to one group,
+wrap-up 0), 250 agents answering at once and talking 2 s, callers pressing 1 one second in, Poisson
+arrivals for 30 s at 80 calls/s; the controller's CPU counted from the first call to the last
+call's end, divided by the calls (its idle CPU included, measured apart). Here the same job, the
+same clock (real time, not the other benches' 10x), with the fake PBX in its own process and the
+real `vaxel run` in another (its log at INFO, its call log on SQLite, its web server), at 10
+calls/s (the issue's target: at most 1 ms a call) and 80. Printed beside it: bench_controller's
+compressed job (10x, the controller alone, in-process) and the ratio, which says how far the
+compressed bench under-tells a paced day.
+
+    python bench/bench_recorded_load.py [--seconds 30] [--rates 10,80]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench_controller import ROOT, pbx_process, run_level, serve_fake_pbx
+
+RECORDED = Path(__file__).resolve().parent / "recorded"
+AGENTS = 250
+TOKEN = "bench-token-0123456789"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def write_config(folder: Path) -> None:
+    """The recording's configuration, its agents (gen_agents), a user for the driver."""
+    import hashlib
+
+    from argon2 import PasswordHasher
+
+    folder.mkdir(parents=True)
+    ids = [f"a{i}" for i in range(AGENTS)]
+    shutil.copy(RECORDED / "load-vaxel.yaml", folder / "vaxel.yaml")
+    with open(folder / "vaxel.yaml", "a", encoding="utf-8") as f:
+        f.write("agents:\n" + "".join(f"  {a}: {{name: {a}, groups: {{bench: 1}}}}\n"
+                                      for a in ids))
+    digest = hashlib.sha256(TOKEN.encode()).hexdigest()
+    (folder / "users.yaml").write_text(
+        f"users:\n  bench:\n    role: admin\n    name: Bench\n    token_sha256: \"{digest}\"\n"
+        f"    password: \"{PasswordHasher().hash(TOKEN)}\"\n",
+        encoding="utf-8")
+    (folder / "telephony.yaml").write_text(json.dumps({
+        "numbers": ["0812345"], "lease": "30s",
+        "partner": {"trunk": "partner-trunk", "numbers": ["0701234567"]},
+        "fallback": {"message": "inget-val"},  # a prompt the recorded configuration has
+        "agents": [{"id": a, "device": f"PJSIP/{a}"} for a in ids],
+    }), encoding="utf-8")
+
+
+async def pbx_side(config: Path, rate: float, seconds: float) -> None:
+    """The PBX process: the recording's callers, Poisson at `rate` for `seconds`; prints the
+    number of calls once the last has ended."""
+    from telephony.fakepbx.actors import Caller
+
+    pbx, server = await serve_fake_pbx(
+        config, scale=1.0, prompts={"vaxel/sv/bench-meny": 3.0, "vaxel/en/bench-meny": 3.0,
+                                    "vaxel/sv/inget-val": 1.0, "vaxel/en/inget-val": 1.0},
+        answer=(0.0, 2.0))
+    await asyncio.to_thread(sys.stdin.readline)  # the controller is up, its agents in
+    rng = random.Random(80)
+    loop = asyncio.get_running_loop()
+    start, due, callers = loop.time(), 0.0, []
+    while True:
+        due += rng.expovariate(rate)
+        if due > seconds:
+            break
+        await asyncio.sleep(max(0.0, start + due - loop.time()))
+        caller = Caller(f"c{len(callers)}", f"07{len(callers):08d}", keys=((1.0, "1"),))
+        caller.dial(pbx)
+        callers.append(caller)
+    while any(c.channel is not None and not c.channel.hungup for c in callers):
+        await asyncio.sleep(0.01)
+    print(len(callers), flush=True)
+    await asyncio.sleep(1)
+    await server.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's user and system CPU, as the recording's probe counted it."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def api(port: int, method: str, path: str) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                     headers={"Authorization": f"Bearer {TOKEN}"},
+                                     data=b"{}" if method == "POST" else None)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_rate(rate: float, seconds: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "conf"
+        write_config(config)
+        pbx, ami_port = pbx_process(__file__, config, rate, seconds)
+        web = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "VAXEL_AMI_SECRET": "bench"}
+        with open(Path(tmp) / "vaxel.log", "w") as log:
+            ctl = subprocess.Popen(
+                [str(Path(sys.executable).parent / "vaxel"), "run", "--config", str(config),
+                 "--ami-port", str(ami_port), "--api", f"127.0.0.1:{web}"],
+                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+            try:
+                return _measure(ctl, pbx, web, seconds)
+            except BaseException:
+                print((Path(tmp) / "vaxel.log").read_text()[-3000:], file=sys.stderr)
+                raise
+            finally:
+                ctl.terminate()
+                ctl.wait(10)
+                pbx.kill()
+
+
+def _measure(ctl: subprocess.Popen, pbx: subprocess.Popen, web: int, seconds: float
+             ) -> dict[str, float]:
+    for _ in range(300):  # up, and its link to the fake PBX
+        try:
+            if api(web, "GET", "/api/status")["ami"]["connected"]:
+                break
+        except OSError:
+            pass
+        time.sleep(0.1)
+    else:
+        raise SystemExit("vaxel run did not come up: " + ctl.args[-1])
+    for i in range(AGENTS):
+        api(web, "POST", f"/api/agents/a{i}/login")
+    time.sleep(2)  # the start-up's last work done
+    idle0, t0 = cpu_seconds(ctl.pid), time.perf_counter()
+    time.sleep(5)
+    idle = (cpu_seconds(ctl.pid) - idle0) / (time.perf_counter() - t0)
+    assert pbx.stdin is not None and pbx.stdout is not None
+    cpu0, wall0 = cpu_seconds(ctl.pid), time.perf_counter()
+    pbx.stdin.write("go\n")
+    pbx.stdin.flush()
+    calls = int(pbx.stdout.readline())
+    cpu, window = cpu_seconds(ctl.pid) - cpu0, time.perf_counter() - wall0
+    status = api(web, "GET", "/api/status")
+    return {"calls": calls, "answered": status["counts"]["answered"], "window_s": window,
+            "idle_ms_per_s": 1000 * idle, "gross_ms": 1000 * cpu / calls,
+            "net_ms": 1000 * (cpu - idle * window) / calls,
+            "events_per_call": status["ami"]["events"] / calls,
+            "actions_per_call": status["ami"]["actions"] / calls}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--rates", default="10,80", help="calls a second (default %(default)s)")
+    ap.add_argument("--pbx", nargs=3)
+    args = ap.parse_args()
+    if args.pbx:
+        asyncio.run(pbx_side(Path(args.pbx[0]), float(args.pbx[1]), float(args.pbx[2])))
+        return
+    recorded = json.loads((RECORDED / "ceil80_1.json").read_text(encoding="utf-8"))
+    real_idle = 1000 * recorded["idle"]["ctl_cpu_per_s"]
+    real_net = recorded["ctl_ms_per_call"] - real_idle * recorded["window_s"] / recorded["calls"]
+    print(f"recorded on a real Asterisk ({recorded['label']}, vaxel at cd1035c): "
+          f"{recorded['rate']:.0f} calls/s, {recorded['calls']} calls, controller "
+          f"{recorded['ctl_ms_per_call']:.2f} ms CPU a call ({real_net:.2f} net of its idle "
+          f"{real_idle:.1f} ms a second), {recorded['link_events'] / recorded['calls']:.1f} "
+          f"events and {recorded['link_actions'] / recorded['calls']:.1f} actions a call")
+    compressed = run_level(200, 1200, log=True)["cpu_ms_per_call"]
+    print(f"bench_controller's compressed job (10x, in-process, log at INFO): "
+          f"{compressed:.2f} ms CPU a call")
+    print(f"`vaxel run` on the recorded job, real time, {args.seconds:.0f} s of arrivals:")
+    print(f"{'calls/s':>8} {'calls':>6} {'answered':>9} {'idle CPU':>10} {'CPU a call':>11}"
+          f" {'net of idle':>12} {'events/call':>12} {'actions/call':>13}"
+          f" {'x compressed':>13}")
+    worst = 0.0
+    for rate in (float(r) for r in args.rates.split(",")):
+        r = run_rate(rate, args.seconds)
+        if r["answered"] != r["calls"]:
+            raise SystemExit(f"not every call was answered: {r}")
+        if rate <= 10:
+            worst = max(worst, r["gross_ms"])
+        print(f"{rate:>8.0f} {r['calls']:>6.0f} {r['answered']:>9.0f}"
+              f" {r['idle_ms_per_s']:>5.1f} ms/s {r['gross_ms']:>8.2f} ms {r['net_ms']:>9.2f} ms"
+              f" {r['events_per_call']:>12.1f} {r['actions_per_call']:>13.1f}"
+              f" {r['gross_ms'] / compressed:>12.2f}x", flush=True)
+    if worst:
+        print(f"aim at most 1 ms CPU a call at 10 calls/s: "
+              f"{'met' if worst <= 1 else 'MISSED'} ({worst:.2f} ms)")
+
+
+if __name__ == "__main__":
+    main()
