@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
@@ -188,7 +189,9 @@ def test_an_admin_uploads_a_broken_configuration_then_a_good_one_and_rolls_back(
         assert centre.do(lambda w: w.centre.history.active.number) == 1
         assert (folder / "vaxel.yaml").read_text() == original  # nothing written
         # the error's place is one click away: the editor's cursor goes to line 170
-        driver.find_element(By.CSS_SELECTOR, "#problems button").click()
+        # the list is drawn again when the refusal comes back: click the button drawn last
+        WebDriverWait(driver, 10, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, "#problems button").click() or True)
         line = driver.execute_script(
             "const e = document.getElementById('editor');"
             "return e.value.slice(0, e.selectionStart).split('\\n').length;")
