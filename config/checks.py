@@ -110,6 +110,12 @@ def _references(c: IvrConfig, r: _Report) -> None:
         if group.leave is not None:
             prompt(("groups", name, "leave", "prompt"), group.leave.prompt)
             action(("groups", name, "leave", "then"), group.leave.then)
+        if group.callback is not None:
+            prompt(("groups", name, "callback", "name_prompt"), group.callback.name_prompt)
+            if group.leave is not None and group.leave.key == group.callback.key:
+                r.add(("groups", name, "callback", "key"),
+                      f"key {group.callback.key!r} both leaves the line (leave.key) and asks "
+                      "for a callback: give each its own key")
         for i, rule in enumerate(group.overflow):
             if rule.to != "partner" and rule.to not in c.groups:
                 r.add(("groups", name, "overflow", i, "to"),

@@ -22,6 +22,7 @@ from pydantic import (
 from config.durations import parse_duration
 from ivr import model as ivr_model
 from overflow.policy import Condition, Destination, Rule
+from queues.callback import CallbackPolicy, NumberRules, check_pattern
 from queues.group import DEFAULT_WIDENING, NO_WIDENING, GroupConfig, Strategy, WideningStep
 
 NAME = r"^[a-z0-9][a-z0-9-]{0,60}$"
@@ -257,6 +258,46 @@ class Leave(_Model):
     then: Action  # a message and goodbye, or another group (keeping the wait)
 
 
+def _pattern(v: object) -> object:
+    if not isinstance(v, str):
+        raise ValueError(f"a number pattern is a quoted string such as \"07XXXXXXXX\", not {v!r}")
+    check_pattern(v)
+    return v
+
+
+class Callback(_Model):
+    """Callbacks from a group's line (queues/callback.py): the request keeps the caller's
+    place; an agent is called first, then the citizen."""
+
+    attempts: int = Field(3, ge=1, le=10)  # calls to the citizen at most
+    spacing: PositiveDuration = 600.0  # between attempts
+    expires: PositiveDuration = 24 * 3600.0  # a request not reached by then ends as expired
+    at_closing: Literal["wait", "expire"] = "wait"  # requests left at closing time
+    ring: PositiveDuration = 30.0  # the citizen's phone rings this long
+    target: PositiveDuration = 3600.0  # the callback service level: reached within this
+    # offered to waiting callers (key `key`) once their estimated wait passes this
+    offer_over: PositiveDuration | None = None
+    key: str = Field("2", pattern=r"^[0-9]$")
+    offer_at_closing: bool = True  # callers still in line at closing time are offered one
+    name_prompt: Name | None = None  # the group's name, said to the agent before the call
+
+    def core(self) -> CallbackPolicy:
+        return CallbackPolicy(self.attempts, self.spacing, self.expires, self.at_closing,
+                              self.ring, self.target)
+
+
+class Callbacks(_Model):
+    """What every callback shares: the numbers that may ever be called back."""
+
+    # Asterisk-style patterns of national numbers (X 0-9, Z 1-9, N 2-9, [..], . one or more, !
+    # zero or more); premium-rate numbers (09...) are refused whatever they say
+    numbers: list[Annotated[str, BeforeValidator(_pattern)]] = ["07XXXXXXXX", "0[1-68]XXXXX!"]
+    foreign: bool = False  # numbers outside Sweden
+
+    def rules(self) -> NumberRules:
+        return NumberRules(tuple(self.numbers), self.foreign)
+
+
 class Group(_Model):
     name: str
     threshold: PositiveDuration = 120.0
@@ -274,6 +315,7 @@ class Group(_Model):
     script: str = ""  # the answer script (FAQ) shown to agents
     announce: Announce = Announce()
     leave: Leave | None = None
+    callback: Callback | None = None  # callbacks offered while waiting, and their policy
 
     def core(self, group_id: str) -> GroupConfig:
         """The routing core's view of this group."""
@@ -491,6 +533,7 @@ class IvrConfig(_Model):
     agents: dict[Name, Agent] = {}
     partner: Partner = Partner()
     transfer_allowlist: list[PhoneNumber] = []
+    callbacks: Callbacks = Callbacks()
     overload: Overload = Overload()
     events: Events = Events()
     store: Store = Store()

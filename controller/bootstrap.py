@@ -32,7 +32,7 @@ from controller.subscribers import CallJournal, Changes, Counters
 from integrations.mqtt import MqttPublisher, MqttTarget, group_lines
 from integrations.webhook import Spool, WebhookSender, WebhookTarget
 from queues.lifecycle import CallPhase
-from store.database import Database, database_url
+from store.database import HEAD, Database, database_url
 from store.spool import Spool as StoreSpool
 from store.writer import StoreWriter
 from telephony.ami_link import AmiLink
@@ -272,6 +272,10 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
         stack.callback(midnight.cancel)
         ctl.start()
         stack.push_async_callback(ctl.stop)
+        if store is not None:  # the callback requests a previous run left pending
+            restoring = tasks.create_task(_restore_callbacks(ctl, store, store_epoch(0.0),
+                                                             store_timeout))
+            stack.callback(restoring.cancel)
         stack.push_async_callback(stop_api)  # the first to stop: no request meets a stopped one
         try:
             yield centre
@@ -279,6 +283,40 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
             error = err
     if error is not None:
         raise error
+
+
+CALLBACK_TIMES = ("requested_at", "arrival", "due", "reached_at", "ended_at")
+
+
+async def _restore_callbacks(ctl: Controller, url: str, offset: float, timeout: float
+                             ) -> None:
+    """The pending callback requests in the call log, their times in the controller's clock
+    (`offset`: the epoch's seconds at its zero), handed to the callback desk, which takes them
+    up at the next resync. Read beside the calls, never before them; a database away at start
+    costs them for this run (logged). The writer brings a schema up to date, not this: a store
+    that is not (new, or older) has nothing pending."""
+    from store.lookup import pending_callbacks
+
+    try:
+        db = await asyncio.wait_for(Database.open(url, migrate=False), timeout)
+        try:
+            rows = [] if db.revision != HEAD else await asyncio.wait_for(
+                pending_callbacks(db), timeout)
+        finally:
+            await db.close()
+    except Exception as err:  # StoreError, SQLAlchemy's, a driver's, a time-out
+        log.error("the pending callbacks could not be read from the call log: %s", err)
+        return
+    if not rows:
+        return
+    for row in rows:
+        for column in CALLBACK_TIMES:
+            if row[column] is not None:
+                row[column] -= offset
+    log.info("%d callback requests pending from before the start", len(rows))
+    ctl.desk.restore(rows)
+    if ctl.link.connected:
+        ctl.resync()
 
 
 NIGHTLY = dt.time(3, 0)  # the centre's clock: the quietest hour

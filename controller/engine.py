@@ -31,7 +31,9 @@ from agents.state import AgentState
 from config.versions import Version
 from controller import events as ev
 from controller.bus import Bus
+from controller.callbacks import LEG_PREFIX, CallbackDesk
 from ivr import phrases
+from ivr.callback import ask_number
 from ivr.hours import eves, public_holidays
 from ivr.interpreter import Outcome, Step, run_ivr, sound
 from overflow.partner import PartnerCaps
@@ -64,6 +66,7 @@ from telephony.port import (
     ChannelGone,
     Fact,
     LegFailed,
+    LegInAgi,
     LinkLost,
     LinkRestored,
     ListedChannel,
@@ -76,6 +79,7 @@ log = logging.getLogger("vaxel.calls")
 HOLD_SLICE = 20.0  # seconds of music between looks at the line
 HOURS_RECHECK = 60.0  # seconds: the opening-hours timer at the latest when nothing changed
 PBX_FAULT_PAUSE = 2.0  # seconds without offers after the PBX failed one itself (congestion)
+CALLBACK_KEY_TIMEOUT = 6.0  # seconds to press 1 for a callback at closing time
 
 
 @dataclass(eq=False)
@@ -98,6 +102,7 @@ class CallState:
     ended_by: str | None = None  # who began its end: caller, agent, partner, vaxel
     ended_in: CallPhase | None = None  # the phase it was in then
     cut_short: bool = False  # a link fault ended its task: taken up again after the resync
+    booked: bool = False  # the caller booked a callback: the request lives on without them
     failures: int = 0  # unexpected errors in its tasks (a bug): sent on, never left in silence
 
     @property
@@ -179,7 +184,7 @@ class Controller:
         self.agent_of_device = {device: agent for agent, device in self.devices.items()}
         self._ids = itertools.count(1)
         # agent leg ChannelIds stay unique across restarts (a leg of the last run may still live)
-        self._leg_prefix = f"vx-leg-{int(time.time() * 1000):x}-"
+        self._leg_prefix = f"{LEG_PREFIX}{int(time.time() * 1000):x}-"
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reader: asyncio.Task[None] | None = None
@@ -190,6 +195,7 @@ class Controller:
         self.crisis_until: float | None = None  # the crisis switch's own expiry (its clock)
         self.overloaded = False  # Asterisk falls behind: new callers get overload.prompt
         self._overload_since = 0.0
+        self.desk = CallbackDesk(self)  # callback requests: in line in the caller's place
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -227,6 +233,10 @@ class Controller:
 
     def in_menus(self) -> int:
         return sum(1 for s in self.calls if s.phase is CallPhase.IVR)
+
+    def new_leg(self) -> str:
+        """A ChannelId for a leg vaxel originates (an agent's, a citizen called back)."""
+        return f"{self._leg_prefix}{next(self._ids)}"
 
     def _publish(self, event: ev.Event) -> None:
         self.bus.publish(event)
@@ -386,7 +396,11 @@ class Controller:
             if self.router.opening(gid) is not opening:
                 self._publish(ev.OpeningChanged(at=now, version=self.version.number, group=gid,
                                                 open=is_open))
+                if not is_open:  # callback requests leave the line first: nobody is there
+                    self.desk.closing(gid)
                 self._apply(self.router.set_opening(gid, opening, now))
+                if is_open:
+                    self.desk.opening(gid)
         config, moment = self.version.config, self.wallclock()
         changes = [config.hours[g.hours].schedule().next_change(moment)
                    for g in config.groups.values() if g.hours in config.hours]
@@ -412,6 +426,8 @@ class Controller:
                     self._caller_gone(state)
                 elif self.calls.of_leg(fact.uniqueid) is not None:
                     self._leg_ended(fact.uniqueid, fact.cause)
+                else:
+                    self.desk.leg_ended(fact.uniqueid, fact.cause or "hung up")
             case PhoneState():
                 self._phone(fact)
             case CallerEntered():
@@ -420,9 +436,15 @@ class Controller:
             case CallerBridged():
                 if (state := self.calls.on_channel(fact.channel)) is not None:
                     self._bridged(state)
+                else:
+                    self.desk.bridged(fact.uniqueid)
             case LegFailed():
                 if self.calls.of_leg(fact.leg) is not None:
                     self._leg_failed(fact.leg, fact.reason)
+                else:
+                    self.desk.leg_ended(fact.leg, fact.reason)
+            case LegInAgi():
+                self.desk.agent_answered(fact.channel, fact.leg)
             case BackFromPartner():
                 if (state := self.calls.on_channel(fact.channel)) is not None:
                     self._call_task(state, self._back_from_partner(state))
@@ -547,13 +569,17 @@ class Controller:
             self._apply(self.router.set_overload(False, self.now()))
         return self.overloaded
 
+    def _past_the_menus(self, state: CallState, target: str | None) -> None:
+        """Overload: the menus skipped, in the number's language; `target` the group or none."""
+        entry = self.version.config.numbers.get(state.number)
+        state.outcome = Outcome("overload", target, entry.language if entry else "sv", ())
+        self._call_event(ev.IvrDone, state, outcome="overload", target=target,
+                         language=state.language, keys="")
+
     async def _turn_away(self, state: CallState) -> None:
         """Overload: a short message instead of the menus, then goodbye."""
         config = self.version.config
-        entry = config.numbers.get(state.number)
-        state.outcome = Outcome("overload", None, entry.language if entry else "sv", ())
-        self._call_event(ev.IvrDone, state, outcome="overload", target=None,
-                         language=state.language, keys="")
+        self._past_the_menus(state, None)
         self._call_event(ev.Refused, state, why="overload", prompt=config.overload.prompt)
         await self._goodbye(state, config.overload.prompt)
 
@@ -564,10 +590,7 @@ class Controller:
         config = self.version.config
         group = config.overload.group
         assert group is not None
-        entry = config.numbers.get(state.number)
-        state.outcome = Outcome("overload", group, entry.language if entry else "sv", ())
-        self._call_event(ev.IvrDone, state, outcome="overload", target=group,
-                         language=state.language, keys="")
+        self._past_the_menus(state, group)
         if config.overload.prompt:
             await state.io.play(sound(config.overload.prompt, state.language), escape="")
         self._queue(state, group, self.now())
@@ -582,12 +605,51 @@ class Controller:
         state.outcome = outcome
         self._call_event(ev.IvrDone, state, outcome=outcome.kind, target=outcome.target,
                          language=outcome.language, keys=outcome.keys)
-        # no callback queue yet: a caller who asked for one waits in the group's line, which
-        # serves them as well (hanging up would lose them)
-        if outcome.kind in ("group", "callback") and outcome.target is not None:
+        if outcome.kind == "callback" and outcome.target is not None:
+            if await self._book_callback(state, outcome.target, "ivr"):
+                return
+            # no number given: the caller waits in the line instead (never a dead end)
+            self._queue(state, outcome.target, self.now())
+        elif outcome.kind == "group" and outcome.target is not None:
             self._queue(state, outcome.target, self.now())
         else:
             await self._goodbye(state, None)  # a message, closed (both played), or a transfer
+
+    async def _book_callback(self, state: CallState, group: str, source: str) -> bool:
+        """Books a callback with the caller (ivr/callback.py: their number confirmed, or one
+        keyed and read back); the request takes the caller's place (their first arrival in a
+        line, else now), the caller hears that it is booked, and the call ends. False when no
+        number was given: the caller is where they were."""
+        config = state.version.config
+        number = await ask_number(state.io, state.caller, config.callbacks.rules(),
+                                  state.language)
+        if number is None:
+            return False
+        now = self.now()
+        arrival = state.arrival if state.arrival is not None else now
+        in_line = state.call_id in self.router.calls
+        state.booked = True
+        self._finish(state, "vaxel")
+        req = self.desk.request(state.call_id, group, number, state.language, arrival, source,
+                                in_line=in_line)
+        if in_line and req.call_id == state.call_id:  # the caller's entry is the request now
+            self._apply(self.router.to_callback(state.call_id, now))
+        elif in_line:  # merged into an earlier request of theirs: that one keeps its place
+            self._apply(self.router.call_left(state.call_id, now))
+        await self._goodbye(state, "phrase/cb-bokad")
+        return True
+
+    async def _offer_at_closing(self, state: CallState, group: str, prompt: str) -> None:
+        """Closing time with callers still in line: the closing message, then a callback
+        when the group opens again (key 1), else goodbye."""
+        lang = state.language
+        await state.io.stop_hold()
+        await state.io.play(sound(prompt, lang), escape="")
+        answer = await state.io.get_digits(sound("phrase/cb-erbjud-stangt", lang), 1,
+                                           CALLBACK_KEY_TIMEOUT)
+        if answer.keys == "1" and await self._book_callback(state, group, "closing"):
+            return
+        await self._goodbye(state, None)
 
     def _queue(self, state: CallState, group: str, arrival: float, *,
                event: CallEvent = CallEvent.QUEUED) -> None:
@@ -634,36 +696,53 @@ class Controller:
         rules = AnnounceRules(group.announce.every, group.announce.position,
                               group.announce.ewt, group.announce.min_agents)
         leave = group.leave.key if group.leave is not None else ""
+        # a callback offered once the estimated wait passes the group's callback.offer_over,
+        # after each announcement from then on; its key works from the first offer on
+        callback = group.callback if group.callback is not None and \
+            group.callback.offer_over is not None else None
+        offer_key = callback.key if callback is not None else ""
+        offered = False
         lang = state.language
         while state.phase.in_line:
             if state.phase is CallPhase.OFFERED:
                 await state.io.hold(HOLD_SLICE, escape="")
                 continue
+            now = self.now()
             position = self.router.position(state.call_id)
             serving = int(self.router.statistics()[state.group or ""]["serving"])
-            said, state.told = decide(rules, state.told, self.now(), position,
-                                      self.router.ewt(state.call_id, self.now()), serving)
+            ewt = self.router.ewt(state.call_id, now)
+            said, state.told = decide(rules, state.told, now, position, ewt, serving)
             key = None
+            parts = []
             if not said.empty:
                 self._call_event(ev.Announced, state, position=said.position,
                                  ewt_minutes=said.ewt_minutes)
-                parts = []
                 if said.position is not None:
                     parts += phrases.position(said.position, lang)
                 if said.ewt_minutes is not None:
                     parts += phrases.estimated_wait(said.ewt_minutes, lang)
                 if group.leave is not None:
                     parts.append(group.leave.prompt)
+            if (callback is not None and callback.offer_over is not None and ewt is not None
+                    and ewt >= callback.offer_over and (parts or not offered)):
+                parts += phrases.callback_offer(offer_key)
+                offered = True
+            keys = leave + (offer_key if offered else "")
+            if parts:
                 await state.io.stop_hold()
                 for part in parts:
-                    key = await state.io.play(sound(part, lang), escape=leave)
+                    key = await state.io.play(sound(part, lang), escape=keys)
                     if key:
                         break
             if not key:
-                key = await state.io.hold(min(HOLD_SLICE, rules.every), escape=leave)
+                key = await state.io.hold(min(HOLD_SLICE, rules.every), escape=keys)
             if key and key == leave and group.leave is not None:
                 await self._leave(state, group.leave.then, key)
                 return
+            if key and key == offer_key and offered and state.phase is CallPhase.WAITING:
+                await state.io.stop_hold()
+                if await self._book_callback(state, state.group or "", "waiting"):
+                    return
 
     async def _leave(self, state: CallState, then: Any, key: str) -> None:
         """The caller pressed the leave key: out of the line, then the configured action."""
@@ -693,7 +772,10 @@ class Controller:
                                               reason=out.reason, cause=out.event,
                                               call_id=out.call_id))
             elif isinstance(out, OfferCall):
-                self._offer(out)
+                if self.desk.owns(out.call_id):
+                    self.desk.offer(out)
+                else:
+                    self._offer(out)
             elif isinstance(out, StartWrapUp):
                 since = self.router.agents[out.agent_id].state_since
                 self._publish(ev.WrapUpStarted(at=self.now(), version=self.version.number,
@@ -701,6 +783,8 @@ class Controller:
                 self._timer(f"wrap:{out.agent_id}", out.seconds,
                             functools.partial(self._wrap_up_over, out.agent_id, since))
             elif isinstance(out, CancelOffer):
+                # a request's legs; and a caller's who booked a callback while rung for
+                self.desk.cancel_offer(out.call_id)
                 state = self.calls.get(out.call_id)
                 if state is not None and state.agent_leg is not None:
                     self._spawn(self._cancel_leg(state.agent_leg))
@@ -739,6 +823,11 @@ class Controller:
         self._call_event(ev.Refused, state, why=out.reason, prompt=prompt)
         _stop(state.hold)  # the goodbye follows the music slice already asked of Asterisk
         state.hold = None
+        callback = group.callback if group is not None else None
+        if (out.refusal is Refusal.CLOSED and state.phase.in_line and callback is not None
+                and callback.offer_at_closing):
+            self._call_task(state, self._offer_at_closing(state, out.group_id, prompt))
+            return
         self._call_task(state, self._goodbye(state, prompt))
 
     def _wrap_up_over(self, agent_id: str, since: float) -> None:
@@ -755,6 +844,11 @@ class Controller:
             self._timer("tick", max(deadline - self.now(), 0),
                         lambda: self._apply(self.router.tick(self.now())))
 
+    def _cancel_timer(self, key: str) -> None:
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+
     def _timer(self, key: str, seconds: float, fn: Callable[[], None]) -> None:
         old = self._timers.pop(key, None)
         if old is not None:
@@ -764,7 +858,7 @@ class Controller:
     def _offer(self, out: OfferCall) -> None:
         state = self.calls.get(out.call_id)
         assert state is not None, f"the router offered {out.call_id}, which vaxel does not know"
-        leg = f"{self._leg_prefix}{next(self._ids)}"
+        leg = self.new_leg()
         state.agent = out.agent_id
         self.calls.ring(state, leg)
         self._advance(state, CallEvent.OFFERED)
@@ -852,6 +946,7 @@ class Controller:
                          waited=self.now() - (state.arrival or self.now()),
                          threshold=group.threshold if group is not None else 0.0)
         self._apply(self.router.offer_answered(state.agent, self.now()))
+        self.desk.caller_answered(state.caller)  # their pending callbacks are answered now
 
     def _leg_failed(self, leg: str, reason: str) -> None:
         """The agent's phone did not answer (no answer, busy, declined): a miss of theirs.
@@ -916,7 +1011,8 @@ class Controller:
             _stop(task)
         state.task = state.hold = None
         phase = state.ended_in or state.phase  # where it was when its end began
-        routed = self.router.calls.get(state.call_id)
+        # a booked caller's place is their callback request's now: it lives on
+        routed = None if state.booked else self.router.calls.get(state.call_id)
         if phase.in_line and routed is not None:
             self._call_event(ev.Abandoned, state, phase=phase.value,
                              waited=self.now() - (state.arrival or self.now()))
@@ -929,6 +1025,10 @@ class Controller:
         state.agent = None
 
     # ---- after a (re)connect: what Asterisk has ----------------------------------------------
+
+    def resync(self) -> None:
+        """Lists Asterisk's channels again and reconciles (as after a reconnect)."""
+        self._spawn(self._resync())
 
     async def _resync(self) -> None:
         """After (re)connecting: every channel, with our variables. Known calls are checked
@@ -966,6 +1066,7 @@ class Controller:
             if (listed.call_id is not None and listed.in_agi
                     and self.calls.on_channel(listed.channel) is None):
                 self._adopt(listed)
+        self.desk.reconcile(listing)
 
     def _adopt(self, listed: ListedChannel) -> None:
         """A caller of ours from before a restart: back in line where they were, or (still in
@@ -1029,6 +1130,8 @@ class Controller:
         for state in self.calls:
             if state.phase.in_agi:
                 state.io.renew_lease_nowait(lease)
+        for channel in self.desk.agents_in_agi():  # agents waiting for a citizen called back
+            self.port.call_io(channel).renew_lease_nowait(lease)
 
     async def _probe_lag(self) -> None:
         with contextlib.suppress(TelephonyError):

@@ -132,6 +132,82 @@ class WrappedUp(CallEvent):
     note: str = ""  # short, free text: may name the citizen (docs/privacy.md)
 
 
+# ---- callbacks -----------------------------------------------------------------------------
+# A callback is a phase of the call it came from (same call_id), told by events of its own: the
+# call's own events end with its CallEnded (its outcome: callback), and the request lives on.
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackEvent(Event):
+    call_id: str
+    group: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackRequested(CallbackEvent):
+    caller: str  # the number to call back (checked, national form): personal data
+    language: str  # the caller's: the citizen is greeted in it
+    source: str  # ivr, waiting (the offer at an estimated wait), closing
+    arrival: float  # the caller's place in line: kept while the request waits
+    target: float  # the group's callback target (seconds): the callback service level
+    merged_into: str | None = None  # an earlier request of the same number and group
+    # read back from the call log after a restart: when it was made, the attempts so far
+    restored: bool = False
+    requested_at: float | None = None
+    attempts: int = 0
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackPrioritised(CallbackEvent):
+    """A supervisor put a request first in its group's line."""
+
+    priority: int
+    by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackOffered(CallbackEvent):
+    agent: str
+    leg: str  # the agent's leg (our ChannelId): the agent is called first
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackOfferFailed(CallbackEvent):
+    agent: str
+    why: str
+    missed: bool  # counted against the agent, as for a caller's offer
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackDialling(CallbackEvent):
+    agent: str
+    attempt: int  # 1 for the first call to the citizen
+    leg: str  # the citizen's leg (our ChannelId)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackAttemptFailed(CallbackEvent):
+    agent: str | None
+    attempt: int
+    why: str  # busy, no answer, unreachable, ... (Asterisk's reason)
+    retry_at: float | None  # the next attempt not before this; None: no more attempts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackConnected(CallbackEvent):
+    agent: str
+    attempt: int
+    waited: float  # seconds from the request to the citizen reached
+    target: float  # the group's callback target then (seconds)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackEnded(CallbackEvent):
+    outcome: str  # reached, failed, expired, cancelled (queues/callback.py)
+    attempts: int
+    by: str  # who or what ended it: citizen, agent, vaxel, a supervisor's name, answered call
+
+
 # ---- agents --------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True, kw_only=True)

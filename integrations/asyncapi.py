@@ -21,7 +21,7 @@ AGENT_EVENTS = (ev.AgentChanged, ev.WrapUpStarted, ev.AgentPhone)
 
 def event_classes() -> list[type[ev.Event]]:
     """Every concrete event, in the order controller/events.py defines them."""
-    bases = (ev.Event, ev.CallEvent)
+    bases = (ev.Event, ev.CallEvent, ev.CallbackEvent)
     return [c for c in vars(ev).values() if isinstance(c, type) and issubclass(c, ev.Event)
             and c not in bases]
 
@@ -80,7 +80,7 @@ def _refs(classes: typing.Iterable[type[ev.Event]]) -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     classes = event_classes()
-    calls = [c for c in classes if issubclass(c, ev.CallEvent)]
+    calls = [c for c in classes if issubclass(c, ev.CallEvent | ev.CallbackEvent)]
 
     def site() -> dict[str, Any]:  # a new one each time: YAML would write an anchor
         return {"site": {"description": "events.site of the configuration"}}

@@ -42,7 +42,7 @@ def payload(event: ev.Event, site: str, seq: int, callers: Callers, key: bytes
                             "site": site, "seq": seq}
     for f in dataclasses.fields(event):
         body[f.name] = getattr(event, f.name)
-    if isinstance(event, ev.CallArrived):
+    if isinstance(event, ev.CallArrived | ev.CallbackRequested):
         body["caller"] = caller_as(event.caller, callers, key)
     elif isinstance(event, ev.WrappedUp) and callers != "full":
         body["note"] = None  # free text may name the citizen: only where numbers go too
@@ -54,9 +54,10 @@ def encode(body: dict[str, Any]) -> bytes:
 
 
 def topic(event: ev.Event, site: str) -> str:
-    """Where an event goes on MQTT: per call, per agent, or the centre's."""
+    """Where an event goes on MQTT: per call (a callback is a phase of its call), per
+    agent, or the centre's."""
     name = type(event).__name__
-    if isinstance(event, ev.CallEvent):
+    if isinstance(event, ev.CallEvent | ev.CallbackEvent):
         return f"vaxel/{site}/calls/{event.call_id}/{name}"
     if isinstance(event, ev.AgentChanged | ev.WrapUpStarted | ev.AgentPhone):
         return f"vaxel/{site}/agents/{event.agent}/{name}"

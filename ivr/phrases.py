@@ -31,6 +31,20 @@ PARTS = {
         "minut": "minut.",
         "minuter": "minuter.",
         "en": "en",
+        # callbacks (queues/callback.py): to the caller who asks, the agent, the citizen
+        "cb-erbjud": "Vill du bli uppringd i stället och behålla din plats i kön, tryck",
+        "cb-erbjud-stangt": "Vill du att vi ringer upp dig när vi öppnar igen, tryck 1.",
+        "cb-vi-ringer-upp": "Vi ringer upp dig på",
+        "cb-bekrafta": "Tryck 1 för att bekräfta, eller 2 för att ange ett annat nummer.",
+        "cb-ange-nummer": "Slå numret vi ska ringa, med riktnummer, och avsluta med fyrkant.",
+        "cb-ogiltigt-nummer": "Det numret kan vi tyvärr inte ringa upp.",
+        "cb-bokad": "Tack. Vi ringer upp dig när det är din tur. Du behåller din plats i kön.",
+        "cb-ej-bokad": "Ingen återuppringning är bokad.",
+        "cb-aterupringning-till": "Återuppringning till",
+        "cb-har-vantat": "Väntat",
+        "cb-ingen-svarade": "Ingen svarade. Vi försöker igen senare.",
+        "cb-halsning": "Hej! Här är kommunens kontaktcenter, som du bad ringa upp dig. "
+                       "Du kopplas nu till en handläggare.",
     },
     "en": {
         "du-ar-nummer": "You are number",
@@ -40,6 +54,21 @@ PARTS = {
         "minut": "minute.",
         "minuter": "minutes.",
         "en": "one",
+        "cb-erbjud": "To be called back instead and keep your place in the queue, press",
+        "cb-erbjud-stangt": "To be called back when we open again, press 1.",
+        "cb-vi-ringer-upp": "We will call you back on",
+        "cb-bekrafta": "Press 1 to confirm, or 2 to enter another number.",
+        "cb-ange-nummer": "Enter the number to call, with the area code, and finish with the "
+                          "hash key.",
+        "cb-ogiltigt-nummer": "We are sorry, we cannot call that number back.",
+        "cb-bokad": "Thank you. We will call you back when it is your turn. You keep your "
+                    "place in the queue.",
+        "cb-ej-bokad": "No callback has been booked.",
+        "cb-aterupringning-till": "Callback to",
+        "cb-har-vantat": "Waited",
+        "cb-ingen-svarade": "No answer. We will try again later.",
+        "cb-halsning": "Hello! This is the municipality's contact centre, calling you back as "
+                       "you asked. You are now connected to an officer.",
     },
 }
 
@@ -89,3 +118,33 @@ def words(parts: list[str], language: str) -> str:
     """What a phrase says (for logs and tests)."""
     texts = part_texts(language)
     return " ".join(texts[p] for p in parts)
+
+
+def digits(number: str) -> list[str]:
+    """A phone number said digit by digit: "0701234567" -> num/0, num/7, ..."""
+    if not number.isdigit():
+        raise ValueError(f"digits only, not {number!r}")
+    return [f"num/{d}" for d in number]
+
+
+def minutes(n: int, language: str) -> list[str]:
+    """'tolv minuter', 'en minut' (the agent hears how long a callback has waited)."""
+    n = max(0, min(n, MAX_NUMBER))
+    if n == 1:
+        return ["phrase/en", "phrase/minut"]
+    return [f"num/{n}", "phrase/minuter"]
+
+
+def callback_offer(key: str) -> list[str]:
+    """'Vill du bli uppringd i stället och behålla din plats i kön, tryck 2'."""
+    return ["phrase/cb-erbjud", f"num/{int(key)}"]
+
+
+def callback_for_agent(number: str, waited_minutes: int, language: str,
+                       group_name: str | None = None) -> list[str]:
+    """What the agent hears before the citizen is dialled: 'Återuppringning till 0 7 0 ...,
+    Bygglov, väntat tolv minuter' (the group's name when it has a prompt)."""
+    parts = ["phrase/cb-aterupringning-till", *digits(number.lstrip("+"))]
+    if group_name is not None:
+        parts.append(group_name)
+    return [*parts, "phrase/cb-har-vantat", *minutes(waited_minutes, language)]

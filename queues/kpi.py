@@ -26,7 +26,7 @@ class Outcome(enum.StrEnum):
     ABANDONED = "abandoned"  # the caller hung up (or left the line by key) unanswered
     OVERFLOWED = "overflowed"  # handed to the partner, who did not answer
     PARTNER_ANSWERED = "partner_answered"
-    CALLBACK = "callback"  # ended with a callback request (once callbacks exist)
+    CALLBACK = "callback"  # ended with a callback request (the request has its own record)
     CLOSED = "closed"  # the number or the group was closed: the closing message
     REFUSED = "refused"  # a full line or overload: the message, then goodbye
     RESOLVED_IN_IVR = "resolved_in_ivr"  # the caller chose a message and heard it
@@ -108,6 +108,7 @@ class Figures:
     closed: int = 0
     resolved_in_ivr: int = 0
     callbacks: int = 0
+    callbacks_from_line: int = 0  # of which asked for while waiting in a line
     transferred: int = 0
     unfinished: int = 0
     answered_wait: float = 0.0  # seconds, summed over answered calls
@@ -122,8 +123,10 @@ class Figures:
 
     @property
     def counted(self) -> int:
-        """Offered, short abandons excluded: the base of the municipal goal."""
-        return self.offered - self.short_abandoned
+        """Offered, short abandons excluded: the base of the municipal goal. A caller who
+        left a line for a callback is out of it too: the callback service level measures
+        their wait (CallbackFigures)."""
+        return self.offered - self.short_abandoned - self.callbacks_from_line
 
     @property
     def service_level(self) -> float | None:
@@ -229,6 +232,9 @@ class Tally:
         elif o is Outcome.PARTNER_ANSWERED:
             n["overflowed"] += 1
             n["partner_answered"] += 1
+        elif o is Outcome.CALLBACK:
+            n["callbacks"] += 1
+            n["callbacks_from_line"] += c.offered
         else:
             n[_COUNTED[o]] += 1
 
@@ -249,7 +255,7 @@ class Tally:
                        waits=tuple(self.waits), abandon_waits=tuple(self.abandon_waits))
 
 
-_COUNTED = {Outcome.CALLBACK: "callbacks", Outcome.CLOSED: "closed", Outcome.REFUSED: "refused",
+_COUNTED = {Outcome.CLOSED: "closed", Outcome.REFUSED: "refused",
             Outcome.RESOLVED_IN_IVR: "resolved_in_ivr", Outcome.TRANSFERRED: "transferred",
             Outcome.UNFINISHED: "unfinished"}
 
@@ -265,6 +271,69 @@ def figures(calls: Iterable[CallRecord], wrap_ups: Iterable[WrapUp] = (),
     for s in spans:
         tally.add_span(s)
     return tally.figures()
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRecord:
+    """A callback request as the call log keeps it (its `callbacks` row)."""
+
+    call_id: str
+    group: str
+    requested: float  # seconds since the epoch
+    outcome: str | None  # reached, failed, expired, cancelled; None while pending
+    attempts: int  # calls made to the citizen
+    reached: float | None = None  # when an agent reached the citizen
+    target: float = 3600.0  # the group's callback target (seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackFigures:
+    """Counts over callback requests; the ratios are None where their base is zero. A
+    request cancelled (the citizen called again and was answered, or a supervisor) or still
+    pending is in no ratio's base."""
+
+    requested: int = 0
+    reached: int = 0
+    reached_in_target: int = 0
+    failed: int = 0  # no attempt reached the citizen
+    expired: int = 0
+    cancelled: int = 0
+    pending: int = 0
+    attempts: int = 0  # of the decided requests (reached, failed, expired)
+
+    @property
+    def decided(self) -> int:
+        return self.reached + self.failed + self.expired
+
+    @property
+    def service_level(self) -> float | None:
+        """The callback service level: reached by an agent within the group's target, of
+        the requests decided."""
+        return _share(self.reached_in_target, self.decided)
+
+    @property
+    def reached_share(self) -> float | None:
+        return _share(self.reached, self.decided)
+
+    @property
+    def attempts_per_request(self) -> float | None:
+        return _share(self.attempts, self.decided)
+
+
+def callback_figures(records: Iterable[CallbackRecord]) -> CallbackFigures:
+    n: dict[str, int] = defaultdict(int)
+    for r in records:
+        n["requested"] += 1
+        if r.outcome is None:
+            n["pending"] += 1
+            continue
+        n[r.outcome] += 1
+        if r.outcome == "cancelled":
+            continue
+        n["attempts"] += r.attempts
+        if r.outcome == "reached" and r.reached is not None:
+            n["reached_in_target"] += r.reached - r.requested <= r.target
+    return CallbackFigures(**n)
 
 
 K = TypeVar("K", bound=Hashable)

@@ -62,6 +62,10 @@ class Call:
     answered_at: float | None = None
     visited: set[str] = field(default_factory=set)  # groups tried, so overflow never cycles
     partner_failed: bool = False
+    # a callback request (queues/callback.py): it keeps the caller's place, counts in the line's
+    # position and wait, and is offered like a caller; no overflow rule moves it (nobody is on
+    # the line to send to the partner) and the shell takes it out while its group is closed
+    callback: bool = False
 
     def waiting_entry(self) -> WaitingCall:
         return WaitingCall(self.call_id, self.priority, self.arrival, self.seq)
@@ -144,15 +148,17 @@ class Router:
 
     def call_arrived(
         self, call_id: str, group_id: str, now: float, priority: int = 0,
-        arrival: float | None = None,
+        arrival: float | None = None, *, callback: bool = False,
     ) -> list[Output]:
         """A caller joins a group's line. `arrival` (default: now) is for a caller adopted
-        again after a restart: they keep their place by their first arrival."""
+        again after a restart, or a callback request between attempts: they keep their place
+        by their first arrival."""
         if call_id in self.calls:
             raise ValueError(f"call {call_id!r} is already known")
         self._group(group_id)
         self._seq += 1
-        call = Call(call_id, group_id, priority, now if arrival is None else arrival, self._seq)
+        call = Call(call_id, group_id, priority, now if arrival is None else arrival, self._seq,
+                    callback=callback)
         self.calls[call_id] = call
         out: list[Output] = []
         self._join(call, group_id, now, out, CallEvent.QUEUED)
@@ -165,12 +171,7 @@ class Router:
         if call.phase is CallPhase.WAITING:
             self._group(call.group_id).waiting.remove(call_id)
         elif call.phase is CallPhase.OFFERED:
-            assert call.agent_id is not None
-            agent = self.agents[call.agent_id]
-            out.append(CancelOffer(call_id, agent.agent_id))
-            self._move(agent, AgentEvent.CANCEL, now, out)
-            agent.call_id = agent.call_group = None
-            self._agent_ready(agent, now, out)
+            self._agent_ready(self._cancel_offer(call, now, out), now, out)
         elif call.phase is CallPhase.CONNECTED:
             assert call.agent_id is not None
             return self.call_ended(call.agent_id, now)
@@ -178,6 +179,23 @@ class Router:
             self.partner.release(call_id)
             self._after_partner_freed(now, out)
         del self.calls[call_id]
+        return out
+
+    def to_callback(self, call_id: str, now: float) -> list[Output]:
+        """A caller in line asked to be called back: their entry becomes the request, in the
+        very same place (an offer ringing for them is withdrawn, with no miss: the request is
+        offered afresh, agent first)."""
+        call = self._call(call_id)
+        out: list[Output] = []
+        if call.phase is CallPhase.WAITING:
+            call.callback = True
+        elif call.phase is CallPhase.OFFERED:
+            agent = self._cancel_offer(call, now, out)
+            call.callback = True
+            self._join(call, call.group_id, now, out, CallEvent.OFFER_ENDED)
+            self._agent_ready(agent, now, out)
+        else:
+            raise ValueError(f"call {call_id!r} is {call.phase.value}, not in line")
         return out
 
     def partner_finished(self, call_id: str, now: float, *, answered: bool) -> list[Output]:
@@ -538,8 +556,10 @@ class Router:
         call.group_id = group_id
         call.phase = next_phase(call.call_id, call.phase, event)
         call.agent_id = None
-        # back from an offer or the partner: their place is kept whatever the line's state
-        returning = event is CallEvent.OFFER_ENDED or event is CallEvent.BACK
+        # back from an offer or the partner: their place is kept whatever the line's state;
+        # so is a callback request's (the shell adds one only while its group is open)
+        returning = (event is CallEvent.OFFER_ENDED or event is CallEvent.BACK
+                     or call.callback)
         call.visited.add(group_id)
         group.waiting.add(call.waiting_entry())
         decision = self._overflow(call, group, now, ahead=None)
@@ -566,7 +586,7 @@ class Router:
 
     def _overflow(self, call: Call, group: _Group, now: float, ahead: int | None
                   ) -> OverflowDecision | None:
-        if not group.rules:
+        if not group.rules or call.callback:
             return None
 
         def ewt() -> float | None:
@@ -617,8 +637,11 @@ class Router:
             if group.waiting and not group.opening.is_open and not any(
                     self.agents[aid].can_answer for aid in group.members):
                 # closed, and nobody left to serve those still in line: they hear the
-                # group's closing message instead of waiting for ever
+                # group's closing message instead of waiting for ever (a callback request
+                # waits: nobody is on the line, and the shell decides what closing means)
                 for entry in list(group.waiting):
+                    if self.calls[entry.call_id].callback:
+                        continue
                     group.waiting.remove(entry.call_id)
                     del self.calls[entry.call_id]
                     out.append(RefuseCall(entry.call_id, gid, "group closed", Refusal.CLOSED))
@@ -698,6 +721,15 @@ class Router:
         call.phase = next_phase(call.call_id, call.phase, CallEvent.OFFERED)
         call.agent_id = agent.agent_id
         out.append(OfferCall(call.call_id, agent.agent_id, call.group_id))
+
+    def _cancel_offer(self, call: Call, now: float, out: list[Output]) -> Agent:
+        """The agent's phone stops ringing for the call (no miss of theirs)."""
+        assert call.agent_id is not None
+        agent = self.agents[call.agent_id]
+        out.append(CancelOffer(call.call_id, agent.agent_id))
+        self._move(agent, AgentEvent.CANCEL, now, out)
+        agent.call_id = agent.call_group = None
+        return agent
 
     def _schedule_widening(self, call: Call, group: _Group, now: float) -> None:
         when = group.config.next_widening(call.arrival, now)

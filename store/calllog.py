@@ -81,6 +81,7 @@ class CallFold:
     ended: float | None = None
     hung_up_by: str | None = None
     ended_phase: str | None = None
+    callback: bool = False  # the caller asked to be called back (the request has its own row)
 
     def add(self, e: ev.CallEvent, at: float) -> None:
         self.version = e.version
@@ -131,6 +132,8 @@ class CallFold:
             return Outcome.UNFINISHED, None
         if self.partner_answered:
             return Outcome.PARTNER_ANSWERED, None
+        if self.callback:
+            return Outcome.CALLBACK, None
         if self.refused is not None:
             return (Outcome.CLOSED if "closed" in self.refused else Outcome.REFUSED), None
         if self.at_partner:
@@ -180,6 +183,69 @@ def record(row: Row, threshold: float) -> CallRecord:
         abandoned_in=row["abandoned_in"])
 
 
+@dataclass
+class CallbackFold:
+    """A callback request's events folded into its `callbacks` row (its whole state now)."""
+
+    call_id: str
+    group: str = ""
+    caller: str = ""
+    language: str = "sv"
+    source: str = ""
+    requested_at: float = 0.0
+    arrival: float = 0.0
+    priority: int = 0
+    phase: str = "pending"
+    attempts: int = 0
+    due: float | None = None
+    agent: str | None = None
+    citizen_leg: str | None = None
+    reached_at: float | None = None
+    ended_at: float | None = None
+    outcome: str | None = None
+    ended_by: str | None = None
+    target: float = 0.0
+    results: list[str] = field(default_factory=list)
+    version: int = 0
+
+    def add(self, e: ev.CallbackEvent, at: float, epoch: Callable[[float], float]) -> None:
+        self.version, self.group = e.version, e.group
+        match e:
+            case ev.CallbackRequested():
+                self.caller, self.language, self.source = e.caller, e.language, e.source
+                self.requested_at = (epoch(e.requested_at) if e.requested_at is not None
+                                     else at)
+                self.arrival, self.priority = epoch(e.arrival), e.priority
+                self.attempts, self.target = e.attempts, e.target
+                self.phase = "pending"
+            case ev.CallbackPrioritised():
+                self.priority = e.priority
+            case ev.CallbackOffered():
+                self.phase, self.agent = "offered", e.agent
+            case ev.CallbackOfferFailed():
+                self.phase = "pending"
+            case ev.CallbackDialling():
+                self.phase, self.agent, self.citizen_leg = "dialling", e.agent, e.leg
+                self.attempts = e.attempt
+            case ev.CallbackAttemptFailed():
+                self.phase, self.citizen_leg = "pending", None
+                self.due = epoch(e.retry_at) if e.retry_at is not None else None
+                self.results.append(e.why)
+            case ev.CallbackConnected():
+                self.phase, self.reached_at = "connected", at
+                self.results.append("reached")
+            case ev.CallbackEnded():
+                self.phase, self.outcome, self.ended_at = "ended", e.outcome, at
+                self.ended_by, self.attempts = e.by, e.attempts
+
+    def row(self) -> Row:
+        return {c: getattr(self, c) for c in (
+            "call_id", "caller", "language", "source", "requested_at", "arrival", "priority",
+            "phase", "attempts", "due", "agent", "citizen_leg", "reached_at", "ended_at",
+            "outcome", "ended_by", "target", "version")} | {
+            "group_id": self.group, "pseudonymised": False, "results": list(self.results)}
+
+
 class CallLog:
     """The rows of each event, for one writer's run. `epoch` turns the controller's clock into
     seconds since the epoch (the demo's and the simulator's clocks are not the wall's)."""
@@ -189,6 +255,7 @@ class CallLog:
         self._epoch = epoch
         self._seq = 0
         self._calls: dict[str, CallFold] = {}
+        self._callbacks: dict[str, CallbackFold] = {}
         self._spans: dict[str, Row] = {}  # each agent's open span
 
     def _uid(self) -> str:
@@ -217,6 +284,8 @@ class CallLog:
             if isinstance(event, ev.CallEnded):
                 out.add("calls", fold.row())
                 del self._calls[event.call_id]
+        elif isinstance(event, ev.CallbackEvent):
+            self._callback(event, at, out)
         elif isinstance(event, ev.AgentChanged):
             self._agent_changed(event, at, out)
         elif isinstance(event, ev.ConfigurationActivated):
@@ -227,6 +296,22 @@ class CallLog:
             out.add("audit", {"uid": self._uid(), "at": at, "who": event.who,
                               "action": event.action, "detail": event.detail,
                               "source": event.source})
+
+    def _callback(self, e: ev.CallbackEvent, at: float, out: Rows) -> None:
+        if isinstance(e, ev.CallbackRequested):
+            if (call := self._calls.get(e.call_id)) is not None:
+                call.callback = True  # the caller's call ends with the request
+            if e.merged_into is not None:
+                return  # the earlier request of the same number and group stands
+        fold = self._callbacks.get(e.call_id)
+        if fold is None:
+            if not isinstance(e, ev.CallbackRequested):
+                return  # a request this run never saw begin: it is told again on restore
+            fold = self._callbacks[e.call_id] = CallbackFold(e.call_id)
+        fold.add(e, at, self._epoch)
+        out.add("callbacks", fold.row())
+        if isinstance(e, ev.CallbackEnded):
+            del self._callbacks[e.call_id]
 
     def _agent_changed(self, e: ev.AgentChanged, at: float, out: Rows) -> None:
         span = self._spans.pop(e.agent, None)

@@ -86,6 +86,7 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self.revision: str | None = None  # the schema's Alembic revision (None: no schema)
         self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         # built once: building an upsert (its `excluded` columns) was 40 % of `vaxel run`'s CPU
         # at 10 calls/s, where each batch is a few events (bench/bench_recorded_load.py)
@@ -110,6 +111,8 @@ class Database:
                                      "than this vaxel's; upgrade vaxel, or open another store")
                 if migrate and found != HEAD:
                     await conn.run_sync(_upgrade)
+                    found = HEAD
+                db.revision = found
         except StoreError:
             await engine.dispose()
             raise
@@ -133,6 +136,9 @@ class Database:
             rest = {c.name: stmt.excluded[c.name] for c in table.c
                     if c.name not in FIRST_KNOWN and c.name != "call_id"}
             return stmt.on_conflict_do_update(index_elements=["call_id"], set_={**rest, **keep})
+        if table is schema.callbacks:  # each row is the request's whole state now
+            rest = {c.name: stmt.excluded[c.name] for c in table.c if c.name != "call_id"}
+            return stmt.on_conflict_do_update(index_elements=["call_id"], set_=rest)
         if table is schema.agent_states:
             return stmt.on_conflict_do_update(index_elements=["uid"],
                                               set_={"end_at": stmt.excluded.end_at})

@@ -58,3 +58,10 @@ async def audit_lines(db: Database, limit: int = 200) -> list[Row]:
     """The newest lines of the audit log first."""
     return await db.rows(schema.audit, order=[schema.audit.c.at.desc(), schema.audit.c.id.desc()],
                          limit=limit)
+
+
+async def pending_callbacks(db: Database) -> list[Row]:
+    """The callback requests with no outcome yet (a restarted controller takes them up), in
+    the order of their callers' places."""
+    return await db.rows(schema.callbacks, schema.callbacks.c.outcome.is_(None),
+                         order=[schema.callbacks.c.arrival])

@@ -23,7 +23,19 @@ from typing import Any
 import jinja2
 from sqlalchemy import or_
 
-from queues.kpi import COUNTS, RATIOS, CallRecord, Figures, StateSpan, WrapUp, by, figures
+from queues.kpi import (
+    COUNTS,
+    RATIOS,
+    CallbackFigures,
+    CallbackRecord,
+    CallRecord,
+    Figures,
+    StateSpan,
+    WrapUp,
+    by,
+    callback_figures,
+    figures,
+)
 from store import charts, schema
 from store.calllog import record
 from store.database import Database
@@ -67,6 +79,7 @@ class Loaded:
     calls: list[CallRecord] = field(default_factory=list)
     wrap_ups: list[WrapUp] = field(default_factory=list)
     spans: list[StateSpan] = field(default_factory=list)
+    callbacks: list[CallbackRecord] = field(default_factory=list)
 
 
 async def load(db: Database, period: Period, group: str | None = None, *,
@@ -95,6 +108,14 @@ async def load(db: Database, period: Period, group: str | None = None, *,
                     continue  # still open: its length is not known yet
                 out.spans.append(StateSpan(r["agent"], r["state"], max(r["start_at"], start),
                                            min(r["end_at"], end), r["reason"]))
+        cb = schema.callbacks
+        where = [cb.c.requested_at >= start, cb.c.requested_at < end]
+        if group is not None:
+            where.append(cb.c.group_id == group)
+        out.callbacks.extend(
+            CallbackRecord(r["call_id"], r["group_id"], r["requested_at"], r["outcome"],
+                           r["attempts"], r["reached_at"], r["target"])
+            for r in await db.rows(cb, *where, order=[cb.c.requested_at]))
         if progress is not None:
             progress(1)
     return out
@@ -132,6 +153,8 @@ class Report:
     pauses: dict[str, float]  # seconds per pause reason
     wait_bins: list[tuple[str, int]]
     abandon_curve: list[tuple[float, float]]  # (seconds waited, share of abandons by then)
+    callbacks: CallbackFigures = field(default_factory=CallbackFigures)  # made in the period
+    callback_groups: dict[str, CallbackFigures] = field(default_factory=dict)
     baseline: bool = False
 
 
@@ -201,6 +224,9 @@ def build(data: Loaded, period: Period, goals: Goals = Goals(), group: str | Non
         agents=dict(sorted(agents.items())), choice_names=choice_names,
         pauses=dict(sorted(pauses.items())),
         wait_bins=_wait_bins(total.waits), abandon_curve=_abandon_curve(total.abandon_waits),
+        callbacks=callback_figures(data.callbacks),
+        callback_groups={g: callback_figures(v) for g, v in sorted(
+            by(data.callbacks, lambda r: r.group).items())},
         baseline=baseline)
 
 
@@ -307,6 +333,15 @@ def text(report: Report) -> str:
 
     for _, title, rows, label in _breakdowns(report):
         table(title, rows, label)
+    if report.callbacks.requested:
+        lines.extend(["", "Återuppringningar",
+                      f"  {'':<24}{'begärda':>8}{'nådda':>7}{'inom mål':>10}{'misslyckade':>12}"
+                      f"{'utgångna':>9}{'avbrutna':>9}{'försök/st':>10}"])
+        for key, cf in {"totalt": report.callbacks, **report.callback_groups}.items():
+            per = "–" if cf.attempts_per_request is None else f"{cf.attempts_per_request:.1f}"
+            lines.append(f"  {key:<24}{cf.requested:>8}{cf.reached:>7}"
+                         f"{pct(cf.service_level):>10}{cf.failed:>12}{cf.expired:>9}"
+                         f"{cf.cancelled:>9}{per:>10}")
     if report.departments:
         lines.extend(["", "Till förvaltningen"])
         lines.extend(f"  {d:<32}{n:>8}" for d, n in report.departments.items())
@@ -374,7 +409,8 @@ def html(report: Report, before: Report | None = None) -> str:
     return _TEMPLATES.get_template("report.html.j2").render(
         r=report, t=t, before=before, plots=plots, counts=COUNTS, ratios=RATIOS,
         labels=LABELS, pct=pct, secs=secs, hours=hours_text, ratio_text=ratio_text,
-        tables=tables, made=f"{dt.datetime.now(report.period.tz):%Y-%m-%d %H:%M}")
+        tables=tables, made=f"{dt.datetime.now(report.period.tz):%Y-%m-%d %H:%M}",
+        callback_rows=[("Totalt", report.callbacks), *report.callback_groups.items()])
 
 
 def _breakdowns(report: Report) -> list[tuple[str, str, dict[Any, Figures],

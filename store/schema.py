@@ -119,5 +119,34 @@ audit = Table(
 )
 Index("audit_at", audit.c.at)
 
+# A callback request (queues/callback.py), one row each, kept up to date from its events; the
+# ones with no outcome are pending, and a restarted controller takes them up again from here.
+callbacks = Table(
+    "callbacks", metadata,
+    Column("call_id", String(64), primary_key=True),  # the call it came from
+    Column("group_id", String(64), nullable=False),
+    Column("caller", String(64), nullable=False),  # the number to call; a pseudonym after N days
+    Column("pseudonymised", Boolean, nullable=False, default=False),
+    Column("language", String(8), nullable=False),
+    Column("source", String(16), nullable=False),  # ivr, waiting, closing
+    Column("requested_at", Float, nullable=False),
+    Column("arrival", Float, nullable=False),  # the caller's place in line
+    Column("priority", Integer, nullable=False, default=0),
+    Column("phase", String(16), nullable=False),  # pending, offered, dialling, connected, ended
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("due", Float),  # the next attempt not before this
+    Column("agent", String(64)),
+    Column("citizen_leg", String(64)),  # the attempt's leg: found again after a restart
+    Column("reached_at", Float),
+    Column("ended_at", Float),
+    Column("outcome", String(16)),  # reached, failed, expired, cancelled; null: pending
+    Column("ended_by", String(100)),
+    Column("target", Float, nullable=False),  # the group's callback target then (seconds)
+    Column("results", JSON, nullable=False),  # each attempt's result, in order
+    Column("version", Integer, nullable=False),
+)
+Index("callbacks_requested", callbacks.c.requested_at)
+Index("callbacks_outcome", callbacks.c.outcome)
+
 # the tables the writer fills, in the order a batch goes in
-WRITTEN = (events, calls, agent_states, wrap_ups, config_versions, audit)
+WRITTEN = (events, calls, callbacks, agent_states, wrap_ups, config_versions, audit)

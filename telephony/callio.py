@@ -121,6 +121,11 @@ class AgiCallIO:
             if key is None or key in escape:
                 return key
 
+    async def music_on(self, moh_class: str = "default") -> None:
+        """Music on hold that plays on while the channel idles in AGI (until a bridge or
+        stop_hold): for a leg that waits with no key to listen for."""
+        await self._run(f"SET MUSIC ON {moh_class}")
+
     async def stop_hold(self) -> None:
         await self._run("SET MUSIC OFF")
 

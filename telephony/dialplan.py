@@ -53,8 +53,9 @@ EVENT_FILTERS = (
     ("name(OriginateResponse),header(Response),method(exact)", "Failure"),  # success: BridgeEnter
     ("name(Hangup)", ""),
     # the caller entering the agent's bridge (the agent answered), from the menus' context or
-    # back from the partner's Dial (a caller the partner did not answer waits in line again)
-    ("name(BridgeEnter),header(Context),method(regex)", "^vaxel-(inbound|partner)$"),
+    # back from the partner's Dial (a caller the partner did not answer waits in line again),
+    # and a citizen called back entering the agent's bridge from the callback context
+    ("name(BridgeEnter),header(Context),method(regex)", "^vaxel-(inbound|partner|callback)$"),
 )
 
 
@@ -118,6 +119,20 @@ class Partner(_Model):
         return f"PJSIP/{number}@{self.trunk}"
 
 
+class Outbound(_Model):
+    """Calls vaxel makes to citizens (callbacks): the trunk they leave by, and the number
+    they show (the municipality's, so the citizen knows who calls)."""
+
+    trunk: str = Field(pattern=r"^[A-Za-z0-9._-]+$")  # the operator's PJSIP endpoint
+    caller_id: PhoneNumber
+    name: str = Field("Kommunen", pattern=r"^[^\x00-\x1f<>\"]{1,40}$")  # shown with it
+
+    def dial(self, number: str) -> str:
+        if not _NUMBER.match(number):  # checked before (queues/callback.py): never text
+            raise ValueError(f"not a number to dial: {number!r}")
+        return f"PJSIP/{number}@{self.trunk}"
+
+
 class Fallback(_Model):
     partner: str | None = None  # an allowlisted number, or none
     # a prompt of the configuration, played in the caller's language after (or instead of)
@@ -149,6 +164,7 @@ class DialplanSettings(_Model):
     agent_ring: RingTime = 20.0
     partner: Partner
     fallback: Fallback = Fallback()
+    outbound: Outbound | None = None  # needed for callbacks
     agents: list[AgentDevice] = []
     ami: AmiUser = AmiUser()
 
@@ -276,6 +292,16 @@ def cross_check(settings: DialplanSettings, doc: Document, config: IvrConfig,
             f"fallback.message {fallback!r} is not a prompt under prompts: of the "
             "configuration: callers of a stopped controller would hear nothing; add it there "
             "(with its sv and en texts) and run `vaxel sounds build`")))
+    callbacks: list[tuple[tuple[str, ...], str]] = [
+        (("groups", gid), gid) for gid, g in config.groups.items() if g.callback is not None]
+    callbacks += [(("menus", m, "options", k), o.callback) for m, menu in config.menus.items()
+                  for k, o in menu.options.items()
+                  if not isinstance(o, str) and o.callback is not None]
+    if callbacks and settings.outbound is None:
+        section = callbacks[0][0][0]
+        there(section, callbacks[0][0], (
+            f"callbacks from {callbacks[0][1]!r} need a way out to the citizen: add outbound: "
+            '{trunk: operator, caller_id: "0812345"} to telephony.yaml'))
     for number in config.transfer_allowlist:
         if number not in settings.partner.numbers:
             there("transfer_allowlist", ("transfer_allowlist",), (

@@ -25,6 +25,7 @@ from telephony.callio import AgiCallIO
 
 INBOUND_CONTEXT = "vaxel-inbound"  # where a citizen's call enters vaxel's AGI
 PARTNER_CONTEXT = "vaxel-partner"  # the overflow partner's Dial, then back into AGI
+CALLBACK_CONTEXT = "vaxel-callback"  # a citizen called back: the greeting, then the agent
 # On the caller's channel (channel variables survive bridging), what a restarted controller
 # needs to adopt the call again: VAXEL_CALLID (set by the dialplan, vx-<Uniqueid>) and, once in a
 # line, VAXEL_PLACE = "<group> <arrival>" (one Setvar each time the caller joins a line).
@@ -65,9 +66,20 @@ class BackFromPartner:
 
 @dataclass(frozen=True, slots=True)
 class CallerBridged:
-    """A channel entered a bridge: for a caller, an agent answered (the lease is wiped)."""
+    """A channel entered a bridge: for a caller, an agent answered (the lease is wiped); for a
+    citizen called back, the citizen answered and heard who calls."""
 
     channel: str
+    uniqueid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LegInAgi:
+    """A leg vaxel originated into AsyncAGI answered: a callback's agent, on the line first
+    (sip-traces/t3 (a)). Found by its Uniqueid, the ChannelId we chose."""
+
+    channel: str
+    leg: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +117,8 @@ class LinkLost:
     reason: str
 
 
-Fact = (CallerEntered | BackFromPartner | CallerBridged | LegFailed | ChannelGone | PhoneState
-        | LinkRestored | LinkLost)
+Fact = (CallerEntered | BackFromPartner | CallerBridged | LegInAgi | LegFailed | ChannelGone
+        | PhoneState | LinkRestored | LinkLost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +145,14 @@ def translate(msg: Message) -> Fact | None:
                                  msg.get("CallerIDNum", ""), msg.get("Exten", ""))
         if context == PARTNER_CONTEXT:
             return BackFromPartner(msg.get("Channel", ""))
+        # an originated leg running AGI as its application: its context is the phone's own
+        return LegInAgi(msg.get("Channel", ""), msg.get("Uniqueid", ""))
     elif name == "Hangup":
         cause = msg.get("Cause", "")
         return ChannelGone(msg.get("Channel", ""), msg.get("Uniqueid", ""),
                            HANGUP_CAUSES.get(cause) or msg.get("Cause-txt", "") or cause)
     elif name == "BridgeEnter":
-        return CallerBridged(msg.get("Channel", ""))
+        return CallerBridged(msg.get("Channel", ""), msg.get("Uniqueid", ""))
     elif name == "OriginateResponse":
         if msg.get("Response") != "Success":
             reason = msg.get("Reason", "")
@@ -215,6 +229,31 @@ class TelephonyPort:
             ("Channel", device), ("Application", "Bridge"), ("Data", caller_channel),
             ("Async", "true"), ("ChannelId", leg), ("Timeout", str(round(ring * 1000))),
             ("CallerID", caller_id)])
+
+    async def ring_agent_first(self, leg: str, device: str, caller_id: str, ring: float
+                               ) -> None:
+        """A callback's first leg: the agent's own device, into AsyncAGI when answered, so
+        the agent can be told who and why before the citizen is dialled, and stays there
+        through a citizen's busy or no answer (sip-traces/t3 (a)). Rung directly as for a
+        caller (no Local channel, whose optimization swaps the agent's channel under us and
+        sometimes re-runs its Dial: t3). Raises as ring_agent."""
+        await self.link.action("Originate", [
+            ("Channel", device), ("Application", "AGI"), ("Data", "agi:async"),
+            ("Async", "true"), ("ChannelId", leg), ("Timeout", str(round(ring * 1000))),
+            ("CallerID", caller_id)])
+
+    async def call_citizen(self, leg: str, dial: str, agent_channel: str, call_id: str,
+                           language: str, caller_id: str, ring: float) -> None:
+        """A callback's second leg: the citizen through the outbound trunk (`dial`, built
+        from a checked number), into the callback context, which greets them and bridges them
+        with the agent's channel. The outcome comes as facts: LegFailed (busy, no answer,
+        unreachable) or CallerBridged with this leg's id."""
+        await self.link.action("Originate", [
+            ("Channel", dial), ("Context", CALLBACK_CONTEXT), ("Exten", "s"),
+            ("Priority", "1"), ("Async", "true"), ("ChannelId", leg),
+            ("Timeout", str(round(ring * 1000))), ("CallerID", caller_id),
+            ("Variable", f"VAXEL_AGENT={agent_channel}"), ("Variable", f"VAXEL_LANG={language}"),
+            ("Variable", f"{CALL_ID_VARIABLE}={call_id}")])
 
     async def cancel_leg(self, leg: str) -> None:
         """Stops a ringing agent leg by its ChannelId: Asterisk looks a channel up by name, then

@@ -12,7 +12,7 @@ SIP_CONFIG = RECORDINGS / "sip-config"
 
 def trace(name: str, *, raw: bool = True) -> Path:
     """The byte-exact chunk trace (`raw`) or the line trace of one recorded scenario."""
-    folder = "sip-traces" if name.startswith("s") else "traces"
+    folder = "traces" if name.startswith("p") else "sip-traces"  # p: Local channels only
     return RECORDINGS / folder / f"{name}.ami{'.raw' if raw else ''}.gz"
 
 

@@ -211,7 +211,7 @@ class Replay:
         self.pjsip_conf = pjsip_conf
         self.users = users or {"kc": AmiUser("kc-secret")}
         self.time_scale = time_scale
-        folder = "sip-config" if name.startswith("s") else "lab-config"
+        folder = "lab-config" if name.startswith("p") else "sip-config"
         self.dialplan = dialplan if isinstance(dialplan, Dialplan) else Dialplan.load(
             dialplan or RECORDINGS / folder / "extensions.conf")
         self.t0 = min(r.t for r in self.records)

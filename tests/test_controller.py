@@ -151,20 +151,6 @@ def test_finished_calls_are_freed_at_once_not_left_to_the_garbage_collector():
         gc.enable()
 
 
-def test_a_caller_asking_for_a_callback_waits_in_the_groups_line_meanwhile():
-    """No callback queue exists yet: the caller is served from the line, never hung up."""
-    async def main():
-        async with World() as w:
-            ch = Caller("2001", "0701112233", keys=((3.0, "3"), (6.0, "2"))).dial(w.pbx)
-            await w.until(lambda: ch.moh_class is not None)
-            state = w.ctl.calls.on_channel(ch.name)
-            done = w.story(state.call_id)[1]
-            assert (done.outcome, done.target, done.keys) == (
-                "callback", "socialtjanst-och-aldreomsorg", "32")
-            assert state.call_id in w.ctl.router.calls and not ch.hungup
-    run(main())
-
-
 def test_a_caller_who_gives_up_while_waiting_counts_as_abandoned():
     async def main():
         async with World() as w:

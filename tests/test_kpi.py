@@ -138,3 +138,28 @@ def test_every_ending_of_a_call_has_its_outcome() -> None:
                        queued=False) == (expected, None)
     assert outcome(ev.CallEnded(at=T0 + 9, **ivr, hung_up_by="caller", phase="ivr"),
                    queued=False) == ("abandoned", "ivr")
+
+
+def test_a_callback_from_the_line_leaves_the_goals_base_and_counts_by_its_own() -> None:
+    from queues.kpi import CallbackRecord, callback_figures
+
+    f = figures([*DAY, call(15, Outcome.CALLBACK, waited=None),  # asked for while waiting
+                 call(16, Outcome.CALLBACK, offered=False, group="")])  # in the menu
+    assert (f.callbacks, f.callbacks_from_line, f.offered, f.counted) == (2, 1, 12, 10)
+    assert f.goal == pytest.approx(2 / 10)  # as without them
+    hour = 3600.0
+    requests = [
+        CallbackRecord("r1", "g", T0, "reached", 1, T0 + 600, target=hour),  # in target
+        CallbackRecord("r2", "g", T0, "reached", 3, T0 + 2 * hour, target=hour),  # late
+        CallbackRecord("r3", "g", T0, "failed", 3),
+        CallbackRecord("r4", "g", T0, "expired", 1),
+        CallbackRecord("r5", "g", T0, "cancelled", 0),  # the citizen called again
+        CallbackRecord("r6", "g", T0, None, 1),  # still pending
+    ]
+    cf = callback_figures(requests)
+    assert (cf.requested, cf.reached, cf.reached_in_target, cf.failed, cf.expired,
+            cf.cancelled, cf.pending, cf.decided) == (6, 2, 1, 1, 1, 1, 1, 4)
+    assert cf.service_level == pytest.approx(1 / 4)
+    assert cf.reached_share == pytest.approx(2 / 4)
+    assert cf.attempts_per_request == pytest.approx((1 + 3 + 3 + 1) / 4)
+    assert callback_figures([]).service_level is None

@@ -10,6 +10,7 @@ from telephony.port import (
     CallerEntered,
     ChannelGone,
     LegFailed,
+    LegInAgi,
     PhoneState,
     translate,
 )
@@ -52,8 +53,16 @@ def test_events_vaxel_does_not_act_on_are_no_fact():
     assert translate(Message.of([("Event", "Newexten"), ("Channel", "PJSIP/x")])) is None
     assert translate(Message.of([("Event", "OriginateResponse"), ("Response", "Success"),
                                  ("Uniqueid", "vx-leg-1")])) is None  # BridgeEnter tells it
-    assert translate(Message.of([("Event", "AsyncAGIStart"), ("Context", "elsewhere"),
-                                 ("Channel", "PJSIP/x")])) is None
+
+
+
+def test_a_leg_answered_into_agi_elsewhere_is_told_by_its_uniqueid():
+    """A callback's agent leg runs AGI as its application, in its phone's own context
+    (sip-traces/t3 (a)): the controller knows it by the ChannelId it chose."""
+    assert translate(Message.of([("Event", "AsyncAGIStart"), ("Context", "vaxel-devices"),
+                                 ("Channel", "PJSIP/anna-00000007"),
+                                 ("Uniqueid", "vx-leg-1")])) == LegInAgi(
+        "PJSIP/anna-00000007", "vx-leg-1")
 
 
 def test_back_from_the_partner_and_hangup_causes_not_in_the_table():

@@ -65,6 +65,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                                "maximum": 10080}),
     "crisis_answer": _obj(("crisis",), crisis=_BOOL, until=_OPT_STR),
     "opening": _obj(("mode",), mode={"enum": ["open", "closed", "auto"]}),
+    "callbacks": _obj(("callbacks",), callbacks={"type": "array", "items": _obj(
+        ("id", "group", "phase", "number", "waited", "attempts"), id=_STR, group=_STR,
+        phase={"enum": ["pending", "offered", "dialling", "connected"]}, number=_STR,
+        waited=_NUM, attempts=_INT, position={"type": ["integer", "null"]},
+        next_in={"type": ["number", "null"]}, agent=_OPT_STR)}),
+    "callback_answer": _obj(("id", "action"), id=_STR, action={"enum": ["cancel", "first"]}),
     "opening_answer": _obj(("group", "mode", "open"), group=_STR, mode=_STR, open=_BOOL),
     "overflow": _obj(("on",), on=_BOOL),
     "overflow_answer": _obj(("group", "overflow"), group=_STR, overflow=_BOOL),
@@ -382,6 +388,32 @@ async def opening(request: web.Request) -> web.Response:
         return refuse(400, str(err))
     audit(request, "opening", f"{group}: {mode}")
     return web.json_response({"group": group, "mode": mode, "open": ctl.opening()[group]})
+
+
+async def callbacks(request: web.Request) -> web.Response:
+    from web.live import callbacks_view
+
+    return web.json_response({"callbacks": callbacks_view(request.app[CENTRE])})
+
+
+async def callback_action(request: web.Request) -> web.Response:
+    """A supervisor cancels a pending callback request, or puts it first in its line."""
+    desk = request.app[CENTRE].controller.desk
+    call, action = request.match_info["call"], request.match_info["action"]
+    by = who(request).user
+    try:
+        if action == "cancel":
+            desk.cancel(call, by)
+        elif action == "first":
+            desk.put_first(call, by)
+        else:
+            return refuse(404, f"no such action {action!r}: cancel or first")
+    except KeyError:
+        return refuse(404, f"no pending callback {call!r}")
+    except ValueError as err:
+        return refuse(409, str(err))
+    audit(request, f"callback_{action}", call)
+    return web.json_response({"id": call, "action": action})
 
 
 async def overflow(request: web.Request) -> web.Response:

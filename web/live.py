@@ -19,6 +19,7 @@ from aiohttp import web
 
 from agents.state import AgentState
 from controller import events as ev
+from queues.callback import CallbackRequest, grouped
 from queues.lifecycle import CallPhase
 from web.auth import SESSION_COOKIE, Who, by_token
 from web.context import CENTRE, WEB, refuse, who
@@ -73,6 +74,32 @@ def _call(centre: Centre, state: CallState, *, caller: bool) -> dict[str, Any]:
     return out
 
 
+def _callback(centre: Centre, req: CallbackRequest) -> dict[str, Any]:
+    """A callback request as the pages show it: the number to call, the caller's way through
+    the menus (while the journal has it), its attempts."""
+    ctl = centre.controller
+    config = ctl.version.config
+    group = config.groups.get(req.group)
+    now = ctl.now()
+    position = ctl.router.position(req.call_id) if req.in_line and req.pending else None
+    return {"id": req.call_id, "phase": req.phase.value, "group": req.group,
+            "group_name": group.name if group is not None else req.group,
+            "waited": round(now - req.arrival, 1), "agent": req.agent,
+            "path": ivr_words(centre.journal.calls.get(req.call_id, []), config),
+            "language": req.language, "caller": grouped(req.number), "number": req.number,
+            "callback": True, "attempts": req.attempts, "results": list(req.results),
+            "requested": round(now - req.requested_at, 1), "position": position,
+            "next_in": round(req.due - now) if req.pending and req.due > now else None,
+            "priority": req.priority}
+
+
+def callbacks_view(centre: Centre) -> list[dict[str, Any]]:
+    """Every callback request not yet done, in line order per group."""
+    ctl = centre.controller
+    return [_callback(centre, r) for r in sorted(
+        ctl.desk.requests.values(), key=lambda r: (r.group, -r.priority, r.arrival))]
+
+
 def agent_view(centre: Centre, agent_id: str) -> dict[str, Any]:
     """What one agent's panel shows: their state, the call offered or taken (number, the way
     through the menus, the group's answer script), the wrap-up, the pause reasons."""
@@ -81,7 +108,10 @@ def agent_view(centre: Centre, agent_id: str) -> dict[str, Any]:
     config = ctl.version.config
     agent = ctl.router.agents[agent_id]
     call = None
-    if agent.call_id is not None and (state := ctl.calls.get(agent.call_id)) is not None:
+    if agent.call_id is not None and (req := ctl.desk.requests.get(agent.call_id)) is not None:
+        group = config.groups.get(req.group)
+        call = {**_callback(centre, req), "script": group.script if group is not None else ""}
+    elif agent.call_id is not None and (state := ctl.calls.get(agent.call_id)) is not None:
         group = state.version.config.groups.get(state.group or "")
         call = {**_call(centre, state, caller=True),
                 "script": group.script if group is not None else ""}
@@ -191,6 +221,7 @@ def supervisor_view(centre: Centre) -> dict[str, Any]:
                        "prompt": config.crisis.prompt},
             "overload": ctl.overloaded, "link": ctl.link.connected, "calls": calls,
             "agents": agents, "groups": _groups(centre),
+            "callbacks": callbacks_view(centre),
             "kpi": _kpi(centre.counters.figures()),
             "pause_reasons": list(config.web.pause_reasons)}
 

@@ -117,6 +117,11 @@ async def run(pbx: FakePbx, ch: Channel, app: str, data: str) -> bool | None:
         if other is None or other.hungup:
             pbx.var_set(ch, "BRIDGERESULT", "NONEXISTENT")
             return None
+        if not other.runs_dialplan:
+            # a leg running an originated application (a callback's agent in AsyncAGI) has no
+            # dialplan to go on in: it hangs up with the bridge (t3: either side's hangup
+            # ended the other)
+            other.ends_with_bridge = True
         br = pbx.bridge(other, ch)
         await br.ended.wait()
     else:

@@ -211,7 +211,7 @@ function agentPage() {
                         waited: duration(call.waited), path: call.path || "–", script: call.script || "–"});
       if (announced !== call.id) {
         announced = call.id;
-        set($("#call-announce"), format(T.incoming, {caller: call.caller || T.withheld,
+        set($("#call-announce"), format(call.callback ? T.incoming_callback : T.incoming, {caller: call.caller || T.withheld,
                                                     group: call.group_name || "", wait: duration(call.waited)}));
         history(call.id);
       }
@@ -301,6 +301,7 @@ function supervisorPage() {
   const groups = $("#groups").tBodies[0];
   const agents = $("#agents").tBodies[0];
   const calls = $("#calls").tBodies[0];
+  const callbacks = $("#callbacks").tBodies[0];
   let reasons = [];
 
   live("supervisor", "", (v) => {
@@ -363,6 +364,29 @@ function supervisorPage() {
       const x = row.children;
       set(x[0], c.caller || T.withheld); set(x[1], c.phase); set(x[2], c.group_name || "–");
       set(x[3], duration(c.waited)); set(x[4], c.agent || "–"); set(x[5], c.path || "–");
+    });
+
+    $("#callbacks").hidden = v.callbacks.length === 0;
+    $("#no-callbacks").hidden = v.callbacks.length > 0;
+    rows(callbacks, v.callbacks, "id", (c) => {
+      const row = document.createElement("tr");
+      cell(row, c.caller, true);
+      for (let i = 0; i < 4; i++) cell(row, "");
+      const name = `${c.caller}, ${c.group_name}`;
+      cell(row, "").append(
+        button(T.callback_first, `${T.callback_first}: ${name}`,
+          () => act(() => api("POST", `/api/callbacks/${encodeURIComponent(c.id)}/first`))),
+        button(T.callback_cancel, `${T.callback_cancel}: ${name}`,
+          () => act(() => api("POST", `/api/callbacks/${encodeURIComponent(c.id)}/cancel`))));
+      return row;
+    }, (row, c) => {
+      const x = row.children;
+      const phase = c.phase !== "pending" ? T[`callback_${c.phase}`]
+        : c.position ? format(T.callback_pending, {position: c.position})
+        : c.next_in ? format(T.callback_later, {wait: duration(c.next_in)}) : T.callback_closed;
+      set(x[1], c.group_name); set(x[2], phase); set(x[3], duration(c.waited));
+      set(x[4], String(c.attempts));
+      for (const b of x[5].querySelectorAll("button")) b.disabled = c.phase !== "pending";
     });
 
     const kpi = $("#kpi");
