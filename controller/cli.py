@@ -80,8 +80,8 @@ def _api_url(text: str) -> str:
     return url.rstrip("/")
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f} %"
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f} %"
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -162,7 +162,33 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             sl = _pct(g.answered_in_threshold / g.answered) if g.answered else "-"
             print(f"  {gid:<28}{g.offered:>8}{g.answered:>9}{sl:>8}{g.abandoned:>8}"
                   f"{g.overflowed:>8}")
+    if scenario.callbacks is not None:
+        _callbacks_compared(scenario, result)
     return 0
+
+
+def _callbacks_compared(scenario: Any, result: Any) -> None:
+    """The same day (the same callers, the same seed) without callbacks, beside this one."""
+    import dataclasses
+
+    from controller.simulator import simulate
+
+    without = simulate(dataclasses.replace(scenario, callbacks=None))
+    cb = scenario.callbacks
+    print(f"  callbacks offered past an estimated wait of {format_duration(cb.offer_over)}: "
+          f"{result.callbacks} taken, {result.callbacks_reached} reached, "
+          f"{result.callbacks_failed} failed; "
+          f"{_pct(result.callback_service_level)} reached within "
+          f"{format_duration(cb.target)}")
+    print(f"  {'the same day':<34}{'without':>10}{'with callbacks':>16}")
+    for label, a, b in (
+            ("abandoned", str(without.abandoned), str(result.abandoned)),
+            ("abandon rate", _pct(without.abandon_rate), _pct(result.abandon_rate)),
+            ("service level (of answered)", _pct(without.service_level),
+             _pct(result.service_level)),
+            ("ASA", f"{without.asa_seconds:.0f} s", f"{result.asa_seconds:.0f} s"),
+            ("occupancy", _pct(without.occupancy), _pct(result.occupancy))):
+        print(f"  {label:<34}{a:>10}{b:>16}")
 
 
 def cmd_staffing(args: argparse.Namespace) -> int:
@@ -438,6 +464,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     for aid, a in data["agents"].items():
         extra = f" ({a['reason']})" if a["reason"] else ""
         print(f"  agent {aid:<20} {a['state']}{extra}")
+    callbacks = data.get("callbacks") or {}
+    if any(callbacks.values()):
+        print("  callbacks: " + ", ".join(f"{n} {phase}" for phase, n in callbacks.items()))
     return 0
 
 

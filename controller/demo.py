@@ -41,8 +41,10 @@ from telephony.fakepbx.actors import Answer, Caller, Phone
 
 # What citizens press in the example's menus, and how often (keys at seconds after dialling).
 CHOICES = [((3.0, "1"),), ((3.0, "2"), (6.0, "1")), ((3.0, "2"), (6.0, "2")),
-           ((3.0, "3"), (6.0, "1")), ((3.0, "4"), (6.0, "1")), ((3.0, "0"),), ()]
-WEIGHTS = [20, 8, 5, 18, 15, 25, 9]
+           ((3.0, "3"), (6.0, "1")), ((3.0, "4"), (6.0, "1")), ((3.0, "0"),), (),
+           # a callback: socialtjänst, 2, then 1 to confirm the number read back
+           ((3.0, "3"), (6.0, "2"), (9.0, "1"), (13.0, "1"))]
+WEIGHTS = [20, 8, 5, 15, 15, 25, 9, 3]
 
 
 DEMO_USERS = {"anna": ("agent", "anna"), "bo": ("agent", "bo"),
@@ -111,6 +113,13 @@ async def run_demo(config_dir: Path, minutes: float, speed: float, calls_per_hou
     trunk = Phone(settings.partner.trunk, answer_after=2.0)
     trunk.script = [Answer("answer", 2.0, rng.lognormvariate(4.8, 0.5)) for _ in range(500)]
     trunk.register(pbx)
+    if settings.outbound is not None:  # the citizens called back: most answer, some are busy
+        citizens = Phone(settings.outbound.trunk, answer_after=4.0)
+        citizens.script = [rng.choices([Answer("answer", rng.uniform(2, 8),
+                                               rng.lognormvariate(4.8, 0.5)),
+                                        Answer("busy"), Answer("never")], [8, 1, 1])[0]
+                           for _ in range(500)]
+        citizens.register(pbx)
     # the AMI user as manager_vaxel.conf defines it for Asterisk: classes and event filters
     user = AmiUser.from_conf(render_manager(settings, "demo"), settings.ami.username)
     server = AmiServer(pbx, {settings.ami.username: user})
@@ -256,7 +265,8 @@ def _summary(centre: Centre, minutes: int) -> str:
             f"answered ({_share(stats['within_threshold'], stats['answered'])} within their "
             f"group's target), {_pct(centre.counters.figures().goal)} of the calls offered "
             f"answered within 2 minutes (the municipal goal: 70 %, aim 80 %), "
-            f"{stats['abandoned']} gave up, "
+            f"{stats['abandoned']} gave up, {stats['callbacks_requested']} asked to be "
+            f"called back ({stats['callbacks_reached']} reached so far), "
             f"{stats['partner']} answered by the partner, {stats['in_menus']} still in the "
             f"menus and {stats['waiting']} waiting at the end" + "".join(
                 f"; {i.statistics().get('published', 0)} events published to MQTT"

@@ -15,7 +15,7 @@ from typing import Any
 
 from config.errors import ConfigError
 from config.schema import IvrConfig
-from controller.events import CallEvent, Event
+from controller.events import CallbackEvent, CallEvent, Event
 from store.database import Database, StoreError, database_url
 from store.report import Goals, Loaded, Period, build, compare, csv, html, load, text
 
@@ -191,7 +191,7 @@ def simulated_day(store: str, events: list[Event], day: dt.date, start: dt.time,
     origin = dt.datetime.combine(day, start, tz).timestamp()
     run = f"sim{day:%Y%m%d}s{seed}"
     named = [dataclasses.replace(e, call_id=f"{run}-{e.call_id}")
-             if isinstance(e, CallEvent) else e for e in events]
+             if isinstance(e, CallEvent | CallbackEvent) else e for e in events]
     calls = asyncio.run(write_events(url, named, lambda at: origin + at, run))
     last = dt.datetime.fromtimestamp(origin + max((e.at for e in events), default=0), tz)
     return (f"{calls} calls written to {store}; the report: vaxel report --store {store} "

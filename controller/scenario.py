@@ -57,6 +57,21 @@ class SimGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class SimCallbacks:
+    """Callbacks offered to callers whose estimated wait on arrival passes `offer_over`: a
+    share accept (the request keeps their place), and an agent calls them back, agent first,
+    reaching a share of them each attempt."""
+
+    offer_over: float  # seconds of estimated wait
+    accept: float = 0.5  # share of the callers offered one who take it
+    reach: float = 0.85  # share of attempts that reach the citizen
+    attempts: int = 3
+    spacing: float = 600.0
+    dial: float = 25.0  # seconds of the agent's time an attempt takes before talk or failure
+    target: float = 3600.0  # the callback service level's target
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     groups: tuple[SimGroup, ...]
     shifts: tuple[Shift, ...]
@@ -69,6 +84,7 @@ class Scenario:
     ring_time: float = 0.0
     name: str = "scenario"
     opens: float = 8 * 3600.0  # the clock time of the run's second 0 (seconds after midnight)
+    callbacks: SimCallbacks | None = None
 
     @classmethod
     def single_group(cls, *, agents: int, calls_per_hour: float, aht: float, hours: float,
@@ -193,6 +209,7 @@ class _Scenario(_Model):
     groups: list[_Group] = Field(min_length=1)
     shifts: list[_Shift]
     partner: _Partner | None = None
+    callbacks: _Callbacks | None = None
 
     _opens = field_validator("opens", mode="before")(_clock)
 
@@ -208,6 +225,18 @@ class _Scenario(_Model):
         if not 0 <= seconds <= 300:
             raise ValueError(f"{v}: a ring time from 0s to 5m")
         return seconds
+
+
+class _Callbacks(_Model):
+    offer_over: float
+    accept: float = Field(0.5, ge=0, le=1)
+    reach: float = Field(0.85, ge=0, le=1)
+    attempts: int = Field(3, ge=1, le=10)
+    spacing: float = 600.0
+    dial: float = 25.0
+    target: float = 3600.0
+
+    _times = field_validator("offer_over", "spacing", "dial", "target", mode="before")(_seconds)
 
 
 class ScenarioError(ConfigError):
@@ -270,5 +299,6 @@ def load_scenario(path: Path) -> Scenario:
         partner = PartnerCaps(m.partner.max_concurrent, m.partner.max_per_hour)
         p = m.partner.handle_time
         partner_ht = HandleTime(p.mean, p.distribution, p.cv)
+    callbacks = None if m.callbacks is None else SimCallbacks(**m.callbacks.model_dump())
     return Scenario(tuple(groups), shifts, tuple(m.calls_per_hour), m.hours, m.patience, m.seed,
-                    partner, partner_ht, m.ring_time, m.name, m.opens)
+                    partner, partner_ht, m.ring_time, m.name, m.opens, callbacks)

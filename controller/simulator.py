@@ -49,6 +49,8 @@ class Kind(enum.IntEnum):
     PARTNER_END = 6
     ABANDON = 7
     TICK = 8
+    CALLBACK_RESULT = 9  # the agent called the citizen back: reached or not
+    CALLBACK_DUE = 10  # a request's next attempt: back in its place in line
 
 
 @dataclass
@@ -62,6 +64,10 @@ class GroupResult:
     refused: int = 0
     waited: int = 0  # answered or abandoned after waiting at all
     wait_total: float = 0.0
+    callbacks: int = 0  # callers who took a callback instead of waiting
+    callbacks_reached: int = 0
+    callbacks_in_target: int = 0  # reached within the callback target of the request
+    callbacks_failed: int = 0  # every attempt failed
 
 
 @dataclass
@@ -84,6 +90,11 @@ class SimulationResult:
     threshold_seconds: float | None  # None when groups have different thresholds
     simulated_hours: float
     groups: dict[str, GroupResult] = field(default_factory=dict)
+    abandon_rate: float = 0.0  # abandoned / offered
+    callbacks: int = 0
+    callbacks_reached: int = 0
+    callbacks_failed: int = 0
+    callback_service_level: float | None = None  # reached in target / reached or failed
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -98,7 +109,13 @@ class Simulation:
                  publish: Callable[[ev.Event], None] | None = None) -> None:
         self.s = scenario
         self._publish = publish
+        # Each caller's arrival, group, patience and talk time come from one stream, drawn as
+        # they arrive: the same seed gives the same callers whatever happens to them (a day
+        # with and without callbacks compares the same day); the partner's and the callbacks'
+        # chances have streams of their own.
         self.rng = random.Random(scenario.seed)
+        self._partner_rng = random.Random(scenario.seed + 1)
+        self._cb_rng = random.Random(scenario.seed + 2)
         self._progress = progress
         agents, self._shift_agents = [], []
         for i, shift in enumerate(scenario.shifts):
@@ -115,7 +132,7 @@ class Simulation:
             partner=scenario.partner,
         )
         self._handle = {g.config.group_id: g.handle_time.sampler(self.rng) for g in scenario.groups}
-        self._partner_handle = scenario.partner_handle_time.sampler(self.rng)
+        self._partner_handle = scenario.partner_handle_time.sampler(self._partner_rng)
         self._group_ids = [g.config.group_id for g in scenario.groups]
         self._cum_shares = []
         acc = 0.0
@@ -134,10 +151,18 @@ class Simulation:
         self._first_group: dict[str, str] = {}
         self._predicted: dict[str, float] = {}
         self._ewt_errors: list[float] = []
+        self._talk: dict[str, float] = {}  # each caller's talk time, drawn on arrival
+        self._callbacks: dict[str, int] = {}  # requests pending: attempts made
+        self._requested: dict[str, float] = {}
         self.results = {gid: GroupResult() for gid in self._group_ids}
 
     def _tell(self, cls: type[ev.CallEvent], now: float, call_id: str, group: str | None,
               **fields: object) -> None:
+        if self._publish is not None:
+            self._publish(cls(at=now, version=0, call_id=call_id, group=group, **fields))
+
+    def _tell_callback(self, cls: type[ev.CallbackEvent], now: float, call_id: str, group: str,
+                       **fields: object) -> None:
         if self._publish is not None:
             self._publish(cls(at=now, version=0, call_id=call_id, group=group, **fields))
 
@@ -190,22 +215,33 @@ class Simulation:
                 self._tell(ev.CallArrived, now, call_id, None, number=self.s.name, caller="")
                 self._tell(ev.Queued, now, call_id, gid, position=router.waiting_count(gid) + 1,
                            arrival=now)
+                self._talk[call_id] = self._handle[gid]()
+                patience = (None if self.s.patience is None
+                            else rng.expovariate(1.0 / self.s.patience))
                 self._apply(router.call_arrived(call_id, gid, now), now)
                 call = router.calls.get(call_id)
                 if call is not None and call.phase is CallPhase.WAITING:
                     ewt = router.ewt(call_id, now)
-                    if ewt is not None:
-                        self._predicted[call_id] = ewt
-                    if self.s.patience is not None:
-                        self._push(now + rng.expovariate(1.0 / self.s.patience), Kind.ABANDON,
-                                   call_id)
+                    cb = self.s.callbacks
+                    if (cb is not None and ewt is not None and ewt >= cb.offer_over
+                            and self._cb_rng.random() < cb.accept):
+                        self._book(call_id, gid, now)
+                    else:
+                        if ewt is not None:
+                            self._predicted[call_id] = ewt
+                        if patience is not None:
+                            self._push(now + patience, Kind.ABANDON, call_id)
                 self._schedule_arrival(now)
             elif kind is Kind.ANSWER:
                 self._answer(key, now)
             elif kind is Kind.HANGUP:
                 agent = router.agents[key]
                 self._busy_time += now - agent.state_since
-                if agent.call_id is not None:
+                if agent.call_id in self._callbacks:
+                    self._tell_callback(ev.CallbackEnded, now, agent.call_id,
+                                        agent.call_group or "", outcome="reached",
+                                        attempts=self._callbacks.pop(agent.call_id), by="agent")
+                elif agent.call_id is not None:
                     self._tell(ev.CallEnded, now, agent.call_id, agent.call_group,
                                hung_up_by="agent", phase="connected", agent=key)
                 self._apply(router.call_ended(key, now), now)
@@ -218,7 +254,8 @@ class Simulation:
                     self._apply(router.wrap_up_done(key, now), now)
             elif kind is Kind.ABANDON:
                 call = router.calls.get(key)
-                if call is not None and call.phase in (CallPhase.WAITING, CallPhase.OFFERED):
+                if call is not None and not call.callback and call.phase in (
+                        CallPhase.WAITING, CallPhase.OFFERED):
                     res = self.results[call.group_id]
                     res.abandoned += 1
                     res.waited += 1
@@ -245,6 +282,11 @@ class Simulation:
             elif kind is Kind.TICK:
                 self._tick_at = None
                 self._apply(router.tick(now), now)
+            elif kind is Kind.CALLBACK_RESULT:
+                self._callback_result(key, now)
+            elif kind is Kind.CALLBACK_DUE:
+                self._apply(router.call_arrived(key, self._first_group[key], now,
+                                                arrival=self._arrival[key], callback=True), now)
             deadline = router.next_deadline()
             if deadline is not None and (self._tick_at is None or deadline < self._tick_at):
                 self._tick_at = deadline
@@ -267,15 +309,71 @@ class Simulation:
         self._logged_in_time += now - self._login_at.pop(agent_id)
         self._apply(self.router.agent_logged_out(agent_id, now), now)
 
+    def _book(self, call_id: str, group: str, now: float) -> None:
+        """The caller takes a callback: the request keeps their place, they hang up."""
+        cb = self.s.callbacks
+        assert cb is not None
+        self._callbacks[call_id] = 0
+        self._requested[call_id] = now
+        self.results[group].callbacks += 1
+        self._tell_callback(ev.CallbackRequested, now, call_id, group, caller="",
+                            language="sv", source="waiting", arrival=self._arrival[call_id],
+                            target=cb.target)
+        self._tell(ev.CallEnded, now, call_id, group, hung_up_by="vaxel", phase="waiting",
+                   agent=None)
+        self._apply(self.router.to_callback(call_id, now), now)
+
+    def _callback_result(self, agent_id: str, now: float) -> None:
+        """The agent, on the line first, called the citizen: talk, or the request leaves the
+        line until its next attempt (or has failed)."""
+        router, cb = self.router, self.s.callbacks
+        agent = router.agents[agent_id]
+        call_id = agent.call_id
+        if cb is None or agent.state is not AgentState.RINGING or call_id not in self._callbacks:
+            return
+        self._busy_time += now - agent.state_since
+        group = router.calls[call_id].group_id
+        res = self.results[group]
+        if self._cb_rng.random() < cb.reach:
+            waited = now - self._requested[call_id]
+            res.callbacks_reached += 1
+            res.callbacks_in_target += waited <= cb.target
+            self._apply(router.offer_answered(agent_id, now), now)
+            self._tell_callback(ev.CallbackConnected, now, call_id, group, agent=agent_id,
+                                attempt=self._callbacks[call_id], waited=waited,
+                                target=cb.target)
+            self._push(now + self._talk.pop(call_id), Kind.HANGUP, agent_id)
+            return
+        attempts = self._callbacks[call_id]
+        retry = now + cb.spacing if attempts < cb.attempts else None
+        self._tell_callback(ev.CallbackAttemptFailed, now, call_id, group, agent=agent_id,
+                            attempt=attempts, why="no answer", retry_at=retry)
+        self._apply(router.call_left(call_id, now), now)
+        if retry is not None:
+            self._push(retry, Kind.CALLBACK_DUE, call_id)
+        else:
+            res.callbacks_failed += 1
+            del self._callbacks[call_id]
+            self._tell_callback(ev.CallbackEnded, now, call_id, group, outcome="failed",
+                                attempts=attempts, by="vaxel")
+
     def _answer(self, agent_id: str, now: float) -> None:
         router = self.router
         agent = router.agents[agent_id]
         if agent.state is not AgentState.RINGING:
             return  # the caller left while it rang
-        self._busy_time += now - agent.state_since
         call_id = agent.call_id
         assert call_id is not None
         group = router.calls[call_id].group_id
+        if call_id in self._callbacks:  # agent first: they dial the citizen now
+            cb = self.s.callbacks
+            assert cb is not None
+            self._callbacks[call_id] += 1
+            self._tell_callback(ev.CallbackDialling, now, call_id, group, agent=agent_id,
+                                attempt=self._callbacks[call_id], leg="")
+            self._push(now + cb.dial, Kind.CALLBACK_RESULT, agent_id)
+            return
+        self._busy_time += now - agent.state_since
         self._apply(router.offer_answered(agent_id, now), now)
         wait = now - self._arrival[call_id]
         self._tell(ev.Connected, now, call_id, group, agent=agent_id, waited=wait,
@@ -290,7 +388,7 @@ class Simulation:
         predicted = self._predicted.pop(call_id, None)
         if predicted is not None:
             self._ewt_errors.append(abs(predicted - wait))
-        self._push(now + self._handle[group](), Kind.HANGUP, agent_id)
+        self._push(now + self._talk.pop(call_id), Kind.HANGUP, agent_id)
 
     def _apply(self, outputs: list[Output], now: float) -> None:
         for out in outputs:
@@ -326,6 +424,9 @@ class Simulation:
         elif isinstance(out, StartWrapUp):
             publish(ev.WrapUpStarted(at=now, version=0, agent=out.agent_id,
                                      seconds=out.seconds))
+        elif isinstance(out, OfferCall) and out.call_id in self._callbacks:
+            self._tell_callback(ev.CallbackOffered, now, out.call_id, out.group_id,
+                                agent=out.agent_id, leg="")
         elif isinstance(out, OfferCall):
             self._tell(ev.Offered, now, out.call_id, out.group_id, agent=out.agent_id)
         elif isinstance(out, SendToPartner):
@@ -364,6 +465,12 @@ class Simulation:
             threshold_seconds=thresholds.pop() if len(thresholds) == 1 else None,
             simulated_hours=self.s.hours,
             groups=dict(self.results),
+            abandon_rate=_share(abandoned, offered),
+            callbacks=sum(g.callbacks for g in r),
+            callbacks_reached=(reached := sum(g.callbacks_reached for g in r)),
+            callbacks_failed=(failed := sum(g.callbacks_failed for g in r)),
+            callback_service_level=(sum(g.callbacks_in_target for g in r) / (reached + failed)
+                                    if reached + failed else None),
         )
 
 

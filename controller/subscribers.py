@@ -29,7 +29,8 @@ class Counters:
                  short_abandon: float = SHORT_ABANDON_SECONDS) -> None:
         self.counts = {"calls": 0, "answered": 0, "within_threshold": 0, "within_2_minutes": 0,
                        "abandoned": 0, "partner": 0, "refused": 0, "turned_away": 0,
-                       "auto_paused": 0}
+                       "auto_paused": 0, "callbacks_requested": 0, "callbacks_reached": 0,
+                       "callbacks_failed": 0}
         self.tally = Tally(short_abandon=short_abandon, goal_seconds=goal_seconds)
         self.today: dict[str, Tally] = {}  # per group, the calls ended since midnight
         self._folds: dict[str, CallFold] = {}
@@ -37,7 +38,8 @@ class Counters:
             ev.CallArrived: self._arrived, ev.Connected: self._connected,
             ev.Abandoned: self._abandoned, ev.PartnerResult: self._partner,
             ev.Refused: self._refused, ev.AgentChanged: self._agent,
-            ev.WrappedUp: self._wrapped_up,
+            ev.WrappedUp: self._wrapped_up, ev.CallbackRequested: self._callback_requested,
+            ev.CallbackEnded: self._callback_ended,
         }
 
     def __call__(self, event: ev.Event) -> None:
@@ -73,6 +75,15 @@ class Counters:
     def _wrapped_up(self, e: ev.WrappedUp) -> None:
         self.tally.add_wrap_up(WrapUp(e.call_id, e.agent, e.at, e.reason, e.resolved,
                                       e.department))
+
+    def _callback_requested(self, e: ev.CallbackRequested) -> None:
+        if (fold := self._folds.get(e.call_id)) is not None:
+            fold.callback = True  # the caller's call ends with the request (as the call log)
+        self.counts["callbacks_requested"] += not (e.restored or e.merged_into)
+
+    def _callback_ended(self, e: ev.CallbackEnded) -> None:
+        if e.outcome in ("reached", "failed"):
+            self.counts[f"callbacks_{e.outcome}"] += 1
 
     def _arrived(self, e: ev.CallArrived) -> None:
         self.counts["calls"] += not e.adopted
@@ -126,6 +137,11 @@ def describe(e: ev.Event) -> str:
             return f"refused: {e.why}"
         case ev.CallEnded():
             return f"ended by the {e.hung_up_by} while {e.phase}"
+        case ev.CallbackRequested():  # no number: the log has no retention
+            merged = f", merged into {e.merged_into}" if e.merged_into else ""
+            return f"callback booked ({e.source}){merged}"
+        case ev.CallbackEnded():
+            return f"callback {e.outcome}"
     return type(e).__name__
 
 
@@ -134,10 +150,24 @@ class CallJournal:
     only line a call writes at INFO: five a call were a third of the controller's CPU)."""
 
     def __init__(self, keep: int = 200) -> None:
-        self.calls: dict[str, list[ev.CallEvent]] = {}
+        self.calls: dict[str, list[ev.CallEvent | ev.CallbackEvent]] = {}
+        # the events of calls whose callback request is pending: the agent called back sees
+        # the caller's way through the menus
+        self.callbacks: dict[str, list[ev.CallEvent | ev.CallbackEvent]] = {}
         self._keep = keep  # events kept a call: a caller on hold for hours stays bounded
 
+    def events_of(self, call_id: str) -> list[ev.CallEvent | ev.CallbackEvent]:
+        return self.calls.get(call_id) or self.callbacks.get(call_id, [])
+
     def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.CallbackRequested) and event.call_id in self.calls:
+            self.calls[event.call_id].append(event)  # the call's end says it (the request
+            return  # lives on: its own events are not the call's journal)
+        if isinstance(event, ev.CallbackEnded):
+            self.callbacks.pop(event.call_id, None)
+            if event.call_id in self.calls:  # done before its call's goodbye was
+                self.calls[event.call_id].append(event)
+            return
         if not isinstance(event, ev.CallEvent):
             return
         if log.isEnabledFor(logging.DEBUG):  # `vaxel run --verbose`: every event as it comes
@@ -147,6 +177,10 @@ class CallJournal:
             journal.append(event)
         if isinstance(event, ev.CallEnded):
             del self.calls[event.call_id]
+            kinds = {type(e) for e in journal if not isinstance(e, ev.CallbackRequested)
+                     or e.merged_into is None}
+            if ev.CallbackRequested in kinds and ev.CallbackEnded not in kinds:
+                self.callbacks[event.call_id] = journal
             if log.isEnabledFor(logging.INFO):  # no caller's number: the log has no retention
                 log.info("call %s: %s", event.call_id, "; ".join(
                     describe(e) for e in journal if not isinstance(e, ev.IvrStep | ev.Announced)))

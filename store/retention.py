@@ -1,6 +1,7 @@
 """The call log's retention (docs/privacy.md): callers' numbers become pseudonyms after N days and
-the wrap-ups' notes are cleared; after M days calls, their events, wrap-ups, agents' states and
-the audit log's lines go. Run by `vaxel maintenance` and by the controller each night.
+the wrap-ups' notes are cleared; after M days calls, their events, wrap-ups, agents' states,
+callback requests and the audit log's lines go. A callback request still pending keeps its
+number (it is to be dialled): it is pseudonymised once it has ended. Run by `vaxel maintenance` and by the controller each night.
 
 A pseudonym is HMAC-SHA256 of the number under a key from the environment: the same number is
 the same pseudonym, so repeat calls can still be counted, but the number can't be read back
@@ -32,13 +33,16 @@ def pseudonym(number: str, key: bytes) -> str:
 @dataclass
 class Done:
     pseudonymised: int = 0  # calls
+    callbacks_pseudonymised: int = 0
     notes_cleared: int = 0
     deleted: dict[str, int] = field(default_factory=dict)
 
     def __str__(self) -> str:
         gone = ", ".join(f"{n} {table}" for table, n in self.deleted.items() if n) or "nothing"
-        return (f"{self.pseudonymised} callers' numbers pseudonymised, {self.notes_cleared} "
-                f"notes cleared; deleted: {gone}")
+        requests = (f" and {self.callbacks_pseudonymised} of callback requests"
+                    if self.callbacks_pseudonymised else "")
+        return (f"{self.pseudonymised} callers' numbers{requests} pseudonymised, "
+                f"{self.notes_cleared} notes cleared; deleted: {gone}")
 
 
 async def apply(db: Database, now: float, pseudonymise_after: float, delete_after: float,
@@ -47,7 +51,7 @@ async def apply(db: Database, now: float, pseudonymise_after: float, delete_afte
     key = key or os.urandom(32)
     done = Done()
     c, e, w = schema.calls, schema.events, schema.wrap_ups
-    a, au = schema.agent_states, schema.audit
+    a, au, cb = schema.agent_states, schema.audit, schema.callbacks
     async with db.engine.connect() as conn:
         gone = now - delete_after  # first what goes: no point pseudonymising it
         for table, when in ((e, e.c.at), (w, w.c.at), (c, c.c.arrived_at),
@@ -55,6 +59,10 @@ async def apply(db: Database, now: float, pseudonymise_after: float, delete_afte
             async with conn.begin():
                 result = await conn.execute(delete(table).where(when < gone))
                 done.deleted[table.name] = result.rowcount or 0
+        async with conn.begin():
+            result = await conn.execute(delete(cb).where(cb.c.requested_at < gone,
+                                                         cb.c.outcome.is_not(None)))
+            done.deleted[cb.name] = result.rowcount or 0
         before = now - pseudonymise_after
         while True:
             async with conn.begin():
@@ -73,6 +81,18 @@ async def apply(db: Database, now: float, pseudonymise_after: float, delete_afte
                         await conn.execute(update(e).where(e.c.id == event_id).values(
                             data={**data, "caller": pseudonym(data.get("caller", ""), key)}))
                 done.pseudonymised += len(found)
+        async with conn.begin():
+            ended = (await conn.execute(select(cb.c.call_id, cb.c.caller).where(
+                cb.c.requested_at < before, cb.c.pseudonymised.is_(False),
+                cb.c.outcome.is_not(None)))).all()
+            for call_id, caller in ended:
+                await conn.execute(update(cb).where(cb.c.call_id == call_id).values(
+                    caller=pseudonym(caller, key), pseudonymised=True))
+                for event_id, data in (await conn.execute(select(e.c.id, e.c.data).where(
+                        e.c.call_id == call_id, e.c.kind == "CallbackRequested"))).all():
+                    await conn.execute(update(e).where(e.c.id == event_id).values(
+                        data={**data, "caller": pseudonym(data.get("caller", ""), key)}))
+            done.callbacks_pseudonymised = len(ended)
         async with conn.begin():
             result = await conn.execute(update(w).where(w.c.at < before, w.c.note != "")
                                         .values(note=""))

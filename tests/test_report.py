@@ -170,3 +170,29 @@ def test_a_bad_date_is_an_error_not_a_traceback(capsys: pytest.CaptureFixture[st
         main(["report", "--from", "30/11", "--to", "2026-11-30"])
     assert exit_.value.code == 2
     assert "'30/11' is not a date; write e.g. 2026-11-30" in capsys.readouterr().err
+
+
+def test_a_simulated_day_with_callbacks_reports_them_as_the_simulator_counted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO.replace("partner:\n", "callbacks: {offer_over: 1m, accept: "
+                                                       "0.7, reach: 0.7, attempts: 2, spacing: "
+                                                       "5m}\npartner:\n", 1))
+    store = tmp_path / "day.sqlite"
+    assert main(["simulate", str(scenario), "--store", str(store), "--day", "2026-11-30",
+                 "--json"]) == 0
+    sim = json.loads(capsys.readouterr().out)
+    assert sim["callbacks"] > 0 and sim["callbacks_failed"] > 0
+    text = report(capsys, "--store", str(store), "--from", "2026-11-30", "--to", "2026-11-30")
+    line = next(x for x in text.splitlines() if x.strip().startswith("totalt"))
+    words = line.split()  # totalt, requested, reached, "50.0 %", failed, ...
+    requested, reached, failed = int(words[1]), int(words[2]), int(words[5])
+    assert (requested, reached, failed) == (sim["callbacks"], sim["callbacks_reached"],
+                                            sim["callbacks_failed"])
+    table = list(csv.DictReader(io.StringIO(report(
+        capsys, "--store", str(store), "--from", "2026-11-30", "--to", "2026-11-30",
+        "--format", "csv"))))
+    total = next(r for r in table if r["breakdown"] == "total")
+    assert int(total["callbacks"]) == sim["callbacks"]
+    assert int(total["answered"]) == sim["answered"]
+    assert int(total["abandoned"]) == sim["abandoned"]

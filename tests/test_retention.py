@@ -133,3 +133,45 @@ def test_the_controller_applies_the_retention_at_night(
     calls, _, _ = asyncio.run(read(url))
     assert "old" not in calls and calls["middle"]["caller"].startswith("p-")
     assert any("call log retention: 2 callers' numbers" in r.message for r in caplog.records)
+
+
+def test_callback_requests_keep_their_number_while_pending(store_url: str) -> None:
+    """An ended request's number becomes a pseudonym after N days (in its event too); a
+    pending one keeps it, for it is still to be dialled; an old ended one goes after M."""
+    def request(call_id: str, age: float, number: str, outcome: str | None) -> list[ev.Event]:
+        at = NOW - age * DAY
+        told: list[ev.Event] = [ev.CallbackRequested(
+            at=at, version=1, call_id=call_id, group="bygglov", caller=number,
+            language="sv", source="ivr", arrival=at, target=3600.0)]
+        if outcome is not None:
+            told.append(ev.CallbackEnded(at=at + 600, version=1, call_id=call_id,
+                                         group="bygglov", outcome=outcome, attempts=1,
+                                         by="vaxel"))
+        return told
+
+    async def go() -> tuple[str, dict[str, dict], list[dict]]:
+        log, rows = CallLog("r"), Rows()
+        for e in (*request("ancient", 800, "0701111111", "reached"),
+                  *request("ended", 100, "0702222222", "failed"),
+                  *request("pending", 100, "0704444444", None),
+                  *request("recent", 3, "0703333333", "reached")):
+            log.add(e, rows)
+        db = await Database.open(store_url)
+        try:
+            await db.write(rows)
+            done = await apply(db, NOW, 90 * DAY, 730 * DAY, KEY)
+            return (str(done), {r["call_id"]: r for r in await db.rows(schema.callbacks)},
+                    await db.rows(schema.events))
+        finally:
+            await db.close()
+
+    done, requests, events = asyncio.run(go())
+    assert done.startswith("0 callers' numbers and 1 of callback requests pseudonymised")
+    assert "1 callbacks" in done
+    assert set(requests) == {"ended", "pending", "recent"}
+    assert requests["ended"]["caller"] == pseudonym("0702222222", KEY)
+    assert requests["pending"]["caller"] == "0704444444"
+    assert requests["recent"]["caller"] == "0703333333"
+    told = {e["call_id"]: e["data"]["caller"] for e in events if e["kind"] == "CallbackRequested"}
+    assert told["ended"] == pseudonym("0702222222", KEY)
+    assert told["pending"] == "0704444444"

@@ -147,3 +147,37 @@ def test_a_simulated_day_tells_the_events_a_real_day_does_and_the_counters_agree
                for k in by_call.values())
     assert len(ended) == result.offered - result.unserved
     assert {e.version for e in events} == {0}
+
+
+def test_callbacks_at_an_estimated_wait_on_the_same_day_lower_the_abandons():
+    """The same callers (seed) with and without callbacks: those offered one past 2 minutes
+    of estimated wait and taking it no longer give up; every request is reached or failed."""
+    from controller.scenario import SimCallbacks
+
+    day = Scenario.single_group(agents=8, calls_per_hour=140, aht=240, hours=8,
+                                patience=180, seed=5)
+    with_cb = replace(day, callbacks=SimCallbacks(offer_over=120, accept=0.6, reach=0.8,
+                                                  attempts=3, spacing=600, dial=25,
+                                                  target=3600))
+    before, after = simulate(day), simulate(with_cb)
+    assert after.offered == before.offered  # the same day
+    assert before.callbacks == 0 and after.callbacks > 20
+    assert after.abandoned < before.abandoned
+    assert after.abandon_rate < before.abandon_rate
+    decided = after.callbacks_reached + after.callbacks_failed
+    assert decided <= after.callbacks and after.callbacks_reached > after.callbacks_failed
+    assert after.callback_service_level is not None and 0 < after.callback_service_level <= 1
+    # a caller either answered, gave up, took a callback or was still waiting at the end
+    assert after.answered + after.abandoned + after.callbacks + after.unserved >= after.offered
+
+
+def test_vaxel_simulate_prints_the_same_day_without_callbacks_beside_it(capsys):
+    from controller.cli import main
+
+    assert main(["simulate", str(ROOT / "config/scenarios/exempelkommun-monday.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "callbacks offered past an estimated wait of 4m" in out
+    lines = {line.split("  ")[1].strip(): line for line in out.splitlines()
+             if line.startswith("  abandon") or line.startswith("  service level (")}
+    assert set(lines) == {"abandoned", "abandon rate", "service level (of answered)"}
+    assert all(line.count("%") == 2 or "abandoned" in line for line in lines.values())

@@ -685,3 +685,73 @@ def test_an_agent_chooses_the_groups_she_serves_and_a_reload_keeps_it(tmp_path: 
     assert out["while out of växeln"] is AgentState.READY  # the växeln caller waits
     assert out["after reload"] == ["barn-och-utbildning"]
     assert out["view"] == [("vaxeln", False), ("barn-och-utbildning", True)]
+
+
+def test_a_callback_in_the_agent_panel_and_the_supervisor_s_list(tmp_path: Path) -> None:
+    """The agent called first sees whom to call back and why; the supervisor sees the requests
+    waiting, puts one first and cancels another (an agent may not); each is audited."""
+    from telephony.fakepbx.actors import Phone
+
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    confirm = ((3.0, "3"), (6.0, "2"), (9.0, "1"), (13.0, "1"))
+
+    async def main() -> dict[str, Any]:
+        async with World(with_users(tmp_path), store=url) as w:
+            client = await _client(w, Clock())
+            out: dict[str, Any] = {}
+            try:
+                Phone("operator-trunk", answer_after=1.0, talk=30.0).register(w.pbx)
+                ids = []
+                for n, number in enumerate(("0701110001", "0701110002", "0701110003")):
+                    caller = Caller(f"200{n}", number, keys=confirm)
+                    caller.dial(w.pbx)
+                    await w.until(lambda c=caller: c.channel is not None and c.channel.hungup)
+                    ids.append(f"vx-{caller.channel.uniqueid}")
+                await w.centre.store.flush()
+                listed = await (await client.get("/api/callbacks", headers=bearer("sara"))).json()
+                out["listed"] = [(c["id"], c["position"], c["caller"]) for c in listed["callbacks"]]
+                out["agent may"] = (await client.get("/api/callbacks",
+                                                     headers=bearer("anna"))).status
+                out["agent cancels"] = (await client.post(f"/api/callbacks/{ids[0]}/cancel",
+                                                          headers=bearer("anna"))).status
+                out["first"] = (await client.post(f"/api/callbacks/{ids[2]}/first",
+                                                  headers=bearer("sara"))).status
+                out["cancel"] = (await client.post(f"/api/callbacks/{ids[1]}/cancel",
+                                                   headers=bearer("sara"))).status
+                out["again"] = (await client.post(f"/api/callbacks/{ids[1]}/cancel",
+                                                  headers=bearer("sara"))).status
+                view = await (await client.get("/api/views/supervisor",
+                                               headers=bearer("sara"))).json()
+                out["view"] = [(c["id"], c["position"]) for c in view["callbacks"]]
+                w.phones["cecilia"].talk = None
+                w.phones["cecilia"].answer_after = 1.0
+                w.ctl.agent_login("cecilia")
+                await w.until(lambda: w.ctl.desk.requests[ids[2]].phase.value == "dialling")
+                panel = await (await client.get("/api/views/agent?agent=cecilia",
+                                                headers=bearer("sara"))).json()
+                out["panel"] = panel["call"]
+                out["history"] = await (await client.get(
+                    f"/api/calls/{ids[2]}/history", headers=bearer("sara"))).json()
+                out["audit"] = [(e.who, e.action, e.detail) for e in w.events
+                                if isinstance(e, ev.Audited) and "callback" in e.action]
+                out["ids"] = ids
+                return out
+            finally:
+                await client.close()
+
+    out = run(main())
+    ids = out["ids"]
+    assert out["listed"] == [(ids[0], 1, "070 111 00 01"), (ids[1], 2, "070 111 00 02"),
+                             (ids[2], 3, "070 111 00 03")]
+    assert out["agent may"] == out["agent cancels"] == 403
+    assert (out["first"], out["cancel"], out["again"]) == (200, 200, 404)
+    assert out["view"] == [(ids[2], 1), (ids[0], 2)]
+    panel = out["panel"]
+    assert (panel["id"], panel["callback"], panel["caller"], panel["phase"]) == (
+        ids[2], True, "070 111 00 03", "dialling")
+    assert panel["group_name"] == "Socialtjänst och äldreomsorg" and panel["script"]
+    assert panel["path"] == "huvudmeny 3 → socialtjanst 2 → Socialtjänst och äldreomsorg"
+    [booked] = out["history"]["contacts"]  # the call that asked for it
+    assert (booked["call_id"], booked["outcome"]) == (ids[2], "callback")
+    assert ("sara", "callback_first", ids[2]) in out["audit"]
+    assert ("sara", "callback_cancel", ids[1]) in out["audit"]

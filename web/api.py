@@ -17,6 +17,7 @@ from aiohttp import web
 
 from agents.state import AgentState, IllegalTransition
 from config.errors import ConfigError
+from queues.callback import CallbackPhase
 from queues.kpi import COUNTS, WRAP_UP_REASONS, Figures
 from queues.router import UnknownEntity
 from web.context import CENTRE, audit, json_body, reader, refuse, text_field, who
@@ -46,7 +47,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                    agents={"type": "object"}, calls={"type": "object"},
                    counts={"type": "object"}, kpi={"type": "object"},
                    overload={"type": "object"}, manual={"type": "object"},
-                   crisis={"type": "object"}),
+                   crisis={"type": "object"}, callbacks={"type": "object"}),
     "agent_action": _obj(reason=_STR),
     "agent_state": _obj(("agent", "state"), agent=_STR, state=_STR),
     "agent_groups": _obj(("groups",), groups={"type": "array", "items": _STR, "minItems": 1}),
@@ -122,6 +123,8 @@ def status(centre: Centre) -> dict[str, Any]:
         "store": None if centre.store is None else centre.store.statistics(),
         "manual": {gid: "open" if is_open else "closed" for gid, is_open in ctl.manual.items()},
         "crisis": {"on": router.crisis, "until": _crisis_until(centre)},
+        "callbacks": {phase.value: sum(r.phase is phase for r in ctl.desk.requests.values())
+                      for phase in CallbackPhase if phase is not CallbackPhase.ENDED},
     }
 
 
@@ -330,16 +333,20 @@ async def history(request: web.Request) -> web.Response:
 
     ctl, user = request.app[CENTRE].controller, who(request)
     call_id = request.match_info["call"]
-    state = ctl.calls.get(call_id)
-    if state is None:
+    state, req = ctl.calls.get(call_id), ctl.desk.requests.get(call_id)
+    if req is not None:  # a callback: the call that asked for it is a contact to see too
+        agent, caller, besides = req.agent, req.number, ""
+    elif state is not None:
+        agent, caller, besides = state.agent, state.caller, call_id
+    else:
         return refuse(404, f"no call {call_id!r} now")
-    if state.agent != user.agent and not user.may("supervisor"):
+    if agent != user.agent and not user.may("supervisor"):
         return refuse(403, f"call {call_id} is not offered to {user.user}")
     db = await reader(request)
     if db is None:
         return web.json_response({"call": call_id, "available": False, "contacts": []})
     try:
-        found = await earlier_contacts(db, state.caller, besides=call_id)
+        found = await earlier_contacts(db, caller, besides=besides)
     except Exception:  # the database's: the panel says the history cannot be read now
         return web.json_response({"call": call_id, "available": False, "contacts": []})
     return web.json_response({"call": call_id, "available": True,

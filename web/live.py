@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -39,7 +40,7 @@ def _share(part: float, whole: float) -> float | None:
     return part / whole if whole else None
 
 
-def ivr_words(events: list[ev.CallEvent], config: IvrConfig) -> str:
+def ivr_words(events: Sequence[ev.Event], config: IvrConfig) -> str:
     """The caller's way through the menus in words: "huvudmeny 2 → bygg-och-miljo 1 →
     Bygglov"."""
     steps: list[str] = []
@@ -85,7 +86,7 @@ def _callback(centre: Centre, req: CallbackRequest) -> dict[str, Any]:
     return {"id": req.call_id, "phase": req.phase.value, "group": req.group,
             "group_name": group.name if group is not None else req.group,
             "waited": round(now - req.arrival, 1), "agent": req.agent,
-            "path": ivr_words(centre.journal.calls.get(req.call_id, []), config),
+            "path": ivr_words(centre.journal.events_of(req.call_id), config),
             "language": req.language, "caller": grouped(req.number), "number": req.number,
             "callback": True, "attempts": req.attempts, "results": list(req.results),
             "requested": round(now - req.requested_at, 1), "position": position,
