@@ -1,7 +1,8 @@
 """The call log's retention (docs/privacy.md): callers' numbers become pseudonyms after N days and
 the wrap-ups' notes are cleared; after M days calls, their events, wrap-ups, agents' states,
 callback requests and the audit log's lines go. A callback request still pending keeps its
-number (it is to be dialled): it is pseudonymised once it has ended. Run by `vaxel maintenance` and by the controller each night.
+number (it is to be dialled): it is pseudonymised once it has ended. Run by `vaxel maintenance`
+and by the controller each night.
 
 A pseudonym is HMAC-SHA256 of the number under a key from the environment: the same number is
 the same pseudonym, so repeat calls can still be counted, but the number can't be read back
