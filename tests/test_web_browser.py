@@ -215,3 +215,37 @@ def test_an_admin_uploads_a_broken_configuration_then_a_good_one_and_rolls_back(
         wait_text(driver, "#audit", "rollback to 1")
         screenshot(driver, "admin-1280x800")
     assert (folder / "vaxel.yaml").read_text() == original
+
+
+def test_a_supervisor_puts_a_callback_first_and_cancels_another_by_keyboard(
+        tmp_path: Path) -> None:
+    """The requests waiting in line, in their order; "First in line" and "Cancel" reached with
+    Tab and pressed with Enter; no WCAG violation with the list shown. (The booking itself is
+    tested through the fake PBX: tests/test_callbacks.py.)"""
+    group = "socialtjanst-och-aldreomsorg"
+
+    def book(w: Any) -> list[str]:
+        now = w.ctl.now()
+        for n in (1, 2, 3):
+            w.ctl.desk.request(f"vx-cb.{n}", group, f"070111000{n}", "sv", now + n, "ivr")
+        return list(w.ctl.desk.requests)
+
+    with LiveCentre(with_users(tmp_path)) as centre, chromium() as driver:
+        ids = centre.do(book)
+        log_in(driver, centre.url, "sara", "/supervisor")
+        wait_text(driver, "#callbacks tbody", "070 111 00 03")
+        order = [r.get_attribute("data-id")
+                 for r in driver.find_elements(By.CSS_SELECTOR, "#callbacks tbody tr")]
+        assert order == ids
+        assert "väntar, plats 1" in text_of(driver, f"#callbacks tr[data-id='{ids[0]}']")
+        no_violations(driver, "supervisor, callbacks waiting")
+        screenshot(driver, "supervisor-callbacks-1280x800")
+        tab_to(driver, f"first-{ids[2]}", most=120).send_keys(Keys.ENTER)
+        WebDriverWait(driver, 10).until(lambda d: d.find_elements(
+            By.CSS_SELECTOR, "#callbacks tbody tr")[0].get_attribute("data-id") == ids[2])
+        assert centre.do(lambda w: w.ctl.router.position(ids[2])) == 1
+        driver.find_element(By.ID, f"first-{ids[2]}").click()  # focus back on the list
+        tab_to(driver, f"cancel-{ids[1]}", most=30).send_keys(Keys.ENTER)
+        WebDriverWait(driver, 10).until(lambda d: len(d.find_elements(
+            By.CSS_SELECTOR, "#callbacks tbody tr")) == 2)
+        assert centre.do(lambda w: sorted(w.ctl.desk.requests)) == sorted([ids[0], ids[2]])

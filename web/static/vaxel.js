@@ -373,11 +373,13 @@ function supervisorPage() {
       cell(row, c.caller, true);
       for (let i = 0; i < 4; i++) cell(row, "");
       const name = `${c.caller}, ${c.group_name}`;
-      cell(row, "").append(
-        button(T.callback_first, `${T.callback_first}: ${name}`,
-          () => act(() => api("POST", `/api/callbacks/${encodeURIComponent(c.id)}/first`))),
-        button(T.callback_cancel, `${T.callback_cancel}: ${name}`,
-          () => act(() => api("POST", `/api/callbacks/${encodeURIComponent(c.id)}/cancel`))));
+      const first = button(T.callback_first, `${T.callback_first}: ${name}`,
+        () => act(() => api("POST", `/api/callbacks/${encodeURIComponent(c.id)}/first`)));
+      const cancel = button(T.callback_cancel, `${T.callback_cancel}: ${name}`,
+        () => act(() => api("POST", `/api/callbacks/${encodeURIComponent(c.id)}/cancel`)));
+      first.id = `first-${c.id}`;
+      cancel.id = `cancel-${c.id}`;
+      cell(row, "").append(first, cancel);
       return row;
     }, (row, c) => {
       const x = row.children;
