@@ -411,12 +411,18 @@ class CallbackDesk:
         self._restored.extend(rows)
 
     def reconcile(self, listing: list[ListedChannel]) -> None:
-        """After a (re)connect: legs that ended while vaxel could not see, then the requests
-        of a previous run, each once."""
+        """After a (re)connect: what the legs did while vaxel could not see (ended, answered
+        into AGI, the citizen bridged), then the requests of a previous run, each once."""
         listed = {c.uniqueid: c for c in listing}
-        for leg, _ in list(self._legs.items()):
-            if leg not in listed:
+        for leg, req in list(self._legs.items()):
+            channel = listed.get(leg)
+            if channel is None:
                 self.leg_ended(leg, "gone while the link was down")
+            elif leg == req.agent_leg and req.phase is CallbackPhase.OFFERED and channel.in_agi:
+                self.agent_answered(channel.channel, leg)  # answered while we could not see
+            elif leg == req.citizen_leg and req.phase is CallbackPhase.DIALLING and \
+                    channel.bridged:
+                self.bridged(leg)  # the citizen answered while we could not see
         restored, self._restored = self._restored, []
         for row in restored:
             self._take_up(row, listed)

@@ -94,6 +94,7 @@ def test_booked_in_the_menu_the_agent_is_called_first_then_the_citizen(tmp_path)
                      if channel.startswith("PJSIP/cecilia") and c.startswith("STREAM FILE")]
             assert intro == ["vaxel/sv/phrase/cb-aterupringning-till",
                              *[f"vaxel/sv/num/{d}" for d in "0701112233"],
+                             "vaxel/sv/socialtjanst-namn",  # the group's name_prompt
                              "vaxel/sv/phrase/cb-har-vantat", "vaxel/sv/num/0",
                              "vaxel/sv/phrase/minuter"]  # "väntat noll minuter"
             assert operator.calls == 1 and w.phones["cecilia"].calls == 1
@@ -435,3 +436,58 @@ def test_every_request_is_in_the_call_log_and_the_report(tmp_path, store_url):
     assert cf.service_level == 0.5 and built.callback_groups[GROUP].reached == 1
     assert "Återuppringningar" in report.text(built)
     assert 'data-callbacks="Totalt"' in report.html(built)
+
+
+def test_a_callback_through_an_ami_blackout_is_followed_up_at_the_resync(tmp_path):
+    """The link drops while the citizen's phone rings: they answer and talk while vaxel cannot
+    see; after the resync the request is connected, and ends reached when they hang up. A
+    second conversation ends entirely inside a blackout: reached too, never retried."""
+    async def main():
+        async with World(folder(tmp_path)) as w:
+            w.phones["cecilia"].talk = None
+            operator = trunk(w, after=6.0, talk=30.0)
+            w.ctl.agent_login("cecilia")
+            first, _ = await book(w)
+            await w.until(lambda: of(w, ev.CallbackDialling, first), seconds=120)
+            w.server.unreachable_for(10.0)  # the citizen answers meanwhile (after 6 s)
+            await w.until(lambda: of(w, ev.CallbackConnected, first), seconds=60)
+            assert w.ctl.link.connected
+            down, up = of(w, ev.LinkDown)[0], of(w, ev.LinkUp)[-1]
+            # seen at the resync: the citizen's bridge came while the link was down
+            assert down.at < up.at <= of(w, ev.CallbackConnected, first)[0].at
+            await w.until(lambda: of(w, ev.CallbackEnded, first), seconds=120)
+            assert of(w, ev.CallbackEnded, first)[0].outcome == "reached"
+            second, _ = await book(w, number="0701110002")
+            await w.until(lambda: of(w, ev.CallbackConnected, second), seconds=120)
+            w.server.unreachable_for(40.0)  # the whole conversation (30 s) inside it
+            await w.until(lambda: of(w, ev.CallbackEnded, second), seconds=120)
+            ended, = of(w, ev.CallbackEnded, second)
+            assert ended.outcome == "reached" and ended.attempts == 1
+            assert operator.calls == 2 and not of(w, ev.CallbackAttemptFailed)
+            await w.until(lambda: w.ctl.router.agents["cecilia"].state is AgentState.READY,
+                          seconds=120)
+            assert not w.ctl.desk.requests and not w.ctl.router.calls
+    run(main())
+
+
+def test_a_hidden_number_keys_the_number_to_call_which_is_read_back(tmp_path):
+    async def main():
+        async with World(folder(tmp_path)) as w:
+            w.phones["cecilia"].talk = None
+            operator = trunk(w)
+            played = []
+            w.pbx.listeners.append(lambda h: played.append(dict(h).get("Command", ""))
+                                   if h[0][1] == "AGIExecStart" else None)
+            keys = ((3.0, "3"), (6.0, "2"), (9.0, "0812345678#"), *press_one_meanwhile(20, 50))
+            call_id, _ = await book(w, number="", keys=keys)
+            requested, = of(w, ev.CallbackRequested, call_id)
+            assert requested.caller == "0812345678"
+            asked = [c for c in played if "cb-" in c]
+            assert asked[0].startswith("GET DATA vaxel/sv/phrase/cb-ange-nummer")
+            assert asked[1].startswith("STREAM FILE vaxel/sv/phrase/cb-vi-ringer-upp")
+            w.ctl.agent_login("cecilia")
+            await w.until(lambda: of(w, ev.CallbackEnded, call_id), seconds=120)
+            assert of(w, ev.CallbackEnded, call_id)[0].outcome == "reached"
+            assert operator.current is not None
+            assert operator.current.dial_string == "0812345678@operator-trunk"
+    run(main())

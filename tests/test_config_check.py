@@ -221,3 +221,44 @@ def test_a_group_nobody_staffs_is_a_warning(tmp_path):
     loaded = load_folder(write(tmp_path, BASE.replace("groups: {a: 1, b: 1}", "groups: {b: 1}")))
     assert any("group 'a' has no agents and no no_agents overflow rule" in str(w)
                for w in loaded.warnings)
+
+
+def test_a_callback_key_that_leaves_the_line_and_an_undefined_name_prompt_are_named(tmp_path):
+    text = BASE.replace(
+        "  a: {name: A}\n",
+        "  a:\n    name: A\n    leave: {key: \"2\", prompt: other, then: {group: b}}\n"
+        "    callback: {offer_over: 3m, key: \"2\", name_prompt: nope}\n")
+    found = problems(tmp_path, text)
+    assert any("key '2' both leaves the line" in p and
+               f":{line_of(text, 'offer_over')}:" in p for p in found), found
+    assert any("nope" in p and f":{line_of(text, 'name_prompt')}:" in p for p in found), found
+
+
+def test_a_number_pattern_that_is_not_one_is_refused_where_it_stands(tmp_path):
+    text = BASE + 'callbacks: {numbers: ["07XXXXXXXX", "0900;Dial(x)"]}\n'
+    found = problems(tmp_path, text)
+    assert any("';' is not part of a number pattern" in p
+               and f":{line_of(text, '0900;Dial')}:" in p for p in found), found
+
+
+def test_callbacks_need_telephony_s_outbound_trunk(tmp_path):
+    """A configuration that offers callbacks, and a telephony.yaml with no way out to the
+    citizen: vaxel check names the option, and the fix."""
+    import shutil
+
+    from telephony.dialplan import cross_check, read_settings
+
+    from .world import EXAMPLE
+
+    folder = tmp_path / "kommun"
+    shutil.copytree(EXAMPLE, folder)
+    path = folder / "telephony.yaml"
+    text = path.read_text()
+    start = text.index("outbound:")
+    end = text.index("fallback:")
+    path.write_text(text[:start] + text[end:])
+    loaded = load_folder(folder)
+    settings, doc = read_settings(folder)
+    found = [str(p) for p in cross_check(settings, doc, loaded.config, loaded.sections)]
+    assert any("callbacks from 'socialtjanst-och-aldreomsorg' need a way out to the citizen"
+               in p and "outbound:" in p and "vaxel.yaml:" in p for p in found), found
