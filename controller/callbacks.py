@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from controller.engine import Controller
 
 LEG_PREFIX = "vx-leg-"  # the ChannelIds of every leg vaxel originates (controller/engine.py)
+GONE_UNSEEN = "gone while the link was down"  # no fault of the agent's known
 
 log = logging.getLogger("vaxel.callbacks")
 
@@ -78,11 +79,8 @@ class CallbackDesk:
         return [r.agent_channel for r in self.requests.values()
                 if r.phase is CallbackPhase.DIALLING and r.agent_channel is not None]
 
-    def of_agent(self, agent: str) -> CallbackRequest | None:
-        return next((r for r in self.requests.values() if r.agent == agent
-                     and r.phase is not CallbackPhase.PENDING), None)
-
-    def pending(self, number: str, group: str) -> CallbackRequest | None:
+    def of_number(self, number: str, group: str) -> CallbackRequest | None:
+        """The request not yet done for this number and group, if any (one at most)."""
         return next((r for r in self.requests.values()
                      if r.number == number and r.group == group), None)
 
@@ -96,7 +94,7 @@ class CallbackDesk:
         request that stands."""
         ctl, now = self.ctl, self.ctl.now()
         policy = self.policy(group)
-        earlier = self.pending(number, group)
+        earlier = self.of_number(number, group)
         self._publish(ev.CallbackRequested, call_id, group, caller=number, language=language,
                       source=source, arrival=arrival, target=policy.target,
                       merged_into=earlier.call_id if earlier is not None else None)
@@ -320,23 +318,23 @@ class CallbackDesk:
         ctl, now = self.ctl, self.ctl.now()
         if leg == req.agent_leg:
             req.agent_leg = None
-            if req.phase is CallbackPhase.OFFERED:
-                if why in PBX_FAULTS:
-                    self._agent_withdrawn(req, leg, f"withdrawn: {why} (the PBX's)")
+            if req.phase is CallbackPhase.DIALLING and req.citizen_leg is not None:
+                # before the citizen answered: not the citizen's attempt
+                self._legs.pop(req.citizen_leg, None)
+                ctl._spawn(ctl._cancel_leg(req.citizen_leg))
+                req.citizen_leg = None
+                req.attempts -= 1
+            if req.phase in (CallbackPhase.OFFERED, CallbackPhase.DIALLING):
+                if why in PBX_FAULTS or why == GONE_UNSEEN:  # the PBX's or the link's
+                    self._agent_withdrawn(req, leg, f"withdrawn: {why}")
                     return True
+                # not answered, declined, or hung up before the citizen answered: a miss of
+                # the agent's, as for a caller's offer; the request keeps its place
                 agent = req.agent or ""
-                req.phase, req.agent = CallbackPhase.PENDING, None
+                req.phase, req.agent, req.agent_channel = CallbackPhase.PENDING, None, None
                 self._publish(ev.CallbackOfferFailed, req.call_id, req.group, agent=agent,
                               why=why, missed=True)
                 ctl._apply(ctl.router.offer_failed(agent, now))
-            elif req.phase is CallbackPhase.DIALLING:
-                # the agent hung up before the citizen answered: not the citizen's attempt
-                if req.citizen_leg is not None:
-                    self._legs.pop(req.citizen_leg, None)
-                    ctl._spawn(ctl._cancel_leg(req.citizen_leg))
-                    req.citizen_leg = None
-                    req.attempts -= 1
-                self._agent_withdrawn(req, leg, "the agent hung up")
             elif req.phase is CallbackPhase.CONNECTED:
                 self._reached(req, "agent")
         elif leg == req.citizen_leg:
@@ -417,7 +415,7 @@ class CallbackDesk:
         for leg, req in list(self._legs.items()):
             channel = listed.get(leg)
             if channel is None:
-                self.leg_ended(leg, "gone while the link was down")
+                self.leg_ended(leg, GONE_UNSEEN)
             elif leg == req.agent_leg and req.phase is CallbackPhase.OFFERED and channel.in_agi:
                 self.agent_answered(channel.channel, leg)  # answered while we could not see
             elif leg == req.citizen_leg and req.phase is CallbackPhase.DIALLING and \

@@ -12,7 +12,7 @@ from controller import events as ev
 from queues.lifecycle import CallPhase
 from telephony.fakepbx.actors import Caller, Phone
 
-from .world import World, config_copy, run
+from .world import World, config_copy, run, vaxeln_threshold_line
 
 
 async def in_line(w, caller_number="0701112233"):
@@ -290,7 +290,7 @@ def test_a_broken_reload_changes_nothing_and_says_where(tmp_path):
                                                      "threshold: soon\n    wrap_up: 10s"))
             with pytest.raises(ConfigError) as err:
                 await w.centre.reload()
-            assert "vaxel.yaml:170:" in str(err.value) and "threshold" in str(err.value)
+            assert f"vaxel.yaml:{vaxeln_threshold_line()}:" in str(err.value) and "threshold" in str(err.value)
             assert w.ctl.version.number == 1 and w.centre.history.active.number == 1
             assert not any(isinstance(e, ev.ConfigurationActivated) for e in w.events)
             assert w.ctl.calls.on_channel(ch.name).phase is CallPhase.WAITING

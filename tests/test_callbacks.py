@@ -491,3 +491,33 @@ def test_a_hidden_number_keys_the_number_to_call_which_is_read_back(tmp_path):
             assert operator.current is not None
             assert operator.current.dial_string == "0812345678@operator-trunk"
     run(main())
+
+
+def test_an_agent_who_hangs_up_before_the_citizen_answers_passes_it_on(tmp_path):
+    """Cecilia hangs up on the callback while the citizen's phone rings: the citizen's leg is
+    stopped, the attempt is not counted against the citizen, it is a miss of hers, and the
+    request goes to the next agent in its place."""
+    anna = ("anna: {name: Anna Andersson, groups: {vaxeln: 1, barn-och-utbildning: 2}}",
+            "anna: {name: Anna Andersson, groups: {vaxeln: 1, " + GROUP + ": 2}}")
+
+    async def main():
+        async with World(folder(tmp_path, anna)) as w:
+            w.phones["anna"].talk = None
+            w.phones["cecilia"].talk = None
+            operator = trunk(w, after=8.0)
+            call_id, _ = await book(w)
+            w.ctl.agent_login("cecilia")
+            await w.until(lambda: of(w, ev.CallbackDialling, call_id), seconds=120)
+            w.ctl.agent_login("anna")
+            w.pbx.endpoints["cecilia"].hang_up(w.pbx)  # while the citizen's phone rings
+            await w.until(lambda: of(w, ev.CallbackEnded, call_id), seconds=120)
+            failed, = of(w, ev.CallbackOfferFailed, call_id)
+            assert (failed.agent, failed.missed) == ("cecilia", True)
+            assert [e.agent for e in of(w, ev.CallbackOffered, call_id)] == ["cecilia", "anna"]
+            assert [e.attempt for e in of(w, ev.CallbackDialling, call_id)] == [1, 1]
+            ended, = of(w, ev.CallbackEnded, call_id)
+            assert (ended.outcome, ended.attempts) == ("reached", 1)
+            assert not of(w, ev.CallbackAttemptFailed, call_id)
+            assert operator.calls == 2  # the first ring was stopped
+            assert w.ctl.router.agents["cecilia"].missed_in_row == 1
+    run(main())

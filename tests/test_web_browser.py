@@ -24,6 +24,7 @@ from telephony.fakepbx.actors import Caller
 
 from .browser import LiveCentre, axe, chromium, need_browser, screenshot, violations_text
 from .web_users import PASSWORDS, with_users
+from .world import vaxeln_threshold_line
 
 pytestmark = pytest.mark.usefixtures("browser_needed")
 
@@ -182,20 +183,20 @@ def test_an_admin_uploads_a_broken_configuration_then_a_good_one_and_rolls_back(
         broken.write_text(original.replace("    threshold: 2m\n    wrap_up: 10s",
                                            "    threshold: soon\n    wrap_up: 10s", 1))
         driver.find_element(By.ID, "upload").send_keys(str(broken))
-        wait_text(driver, "#problems", "rad 170")
+        wait_text(driver, "#problems", f"rad {vaxeln_threshold_line()}")
         assert "soon" in text_of(driver, "#problems")
         driver.find_element(By.ID, "activate").click()
         wait_text(driver, "#outcome", "godtogs inte")
         assert centre.do(lambda w: w.centre.history.active.number) == 1
         assert (folder / "vaxel.yaml").read_text() == original  # nothing written
-        # the error's place is one click away: the editor's cursor goes to line 170
+        # the error's place is one click away: the editor's cursor goes to its line
         # the list is drawn again when the refusal comes back: click the button drawn last
         WebDriverWait(driver, 10, ignored_exceptions=[StaleElementReferenceException]).until(
             lambda d: d.find_element(By.CSS_SELECTOR, "#problems button").click() or True)
         line = driver.execute_script(
             "const e = document.getElementById('editor');"
             "return e.value.slice(0, e.selectionStart).split('\\n').length;")
-        assert line == 170
+        assert line == vaxeln_threshold_line()
         no_violations(driver, "admin, errors shown")
         screenshot(driver, "admin-errors-1280x800")
         good = uploads / "good" / "vaxel.yaml"

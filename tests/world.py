@@ -48,6 +48,13 @@ def config_copy(tmp_path, *replacements, append=""):
     return folder
 
 
+def vaxeln_threshold_line(folder: Path = EXAMPLE) -> int:
+    """The line of växeln's `threshold:` in vaxel.yaml, where the tests break the
+    configuration on purpose (the first threshold of the file)."""
+    lines = (folder / "vaxel.yaml").read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if line.strip().startswith("threshold:"))
+
+
 class World:
     """`folder` is the configuration (default Exempelkommun); `start` the wall-clock moment the
     world begins, which moves on with the loop's (virtual) clock."""
