@@ -290,7 +290,8 @@ def test_a_broken_reload_changes_nothing_and_says_where(tmp_path):
                                                      "threshold: soon\n    wrap_up: 10s"))
             with pytest.raises(ConfigError) as err:
                 await w.centre.reload()
-            assert f"vaxel.yaml:{vaxeln_threshold_line()}:" in str(err.value) and "threshold" in str(err.value)
+            where = f"vaxel.yaml:{vaxeln_threshold_line()}:"
+            assert where in str(err.value) and "threshold" in str(err.value)
             assert w.ctl.version.number == 1 and w.centre.history.active.number == 1
             assert not any(isinstance(e, ev.ConfigurationActivated) for e in w.events)
             assert w.ctl.calls.on_channel(ch.name).phase is CallPhase.WAITING
