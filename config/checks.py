@@ -79,11 +79,21 @@ def _references(c: IvrConfig, r: _Report) -> None:
         if a.transfer is not None and a.transfer not in c.transfer_allowlist:
             r.add((*path, "transfer"), f"{a.transfer} is not in transfer_allowlist: vaxel "
                                        "only transfers to numbers listed there")
-        elif a.transfer is not None:
-            r.add((*path, "transfer"), "the controller does not carry out transfers yet: a "
-                                       "caller choosing this is hung up", "warning")
+        if a.on_failure is not None:
+            way = a.on_failure
+            if way.menu is not None or way.transfer is not None or way.language is not None \
+                    or (way.message is not None and way.then != "hangup"):
+                r.add((*path, "on_failure"), "after a failed transfer the caller goes to a "
+                                             "group, a callback or a goodbye message")
+            action((*path, "on_failure"), way)
+
+    def duty(path: Path_, number: str | None) -> None:
+        if number is not None and number not in c.duty_allowlist:
+            r.add(path, f"{number} is not in duty_allowlist: a duty line only reaches numbers "
+                        "listed there")
 
     for number, entry in c.numbers.items():
+        duty(("numbers", number, "duty"), entry.duty)
         if entry.menu not in c.menus:
             r.add(("numbers", number, "menu"), f"menu {entry.menu!r} is not defined")
         hours(("numbers", number, "hours"), entry.hours)
@@ -105,6 +115,7 @@ def _references(c: IvrConfig, r: _Report) -> None:
                   "message) and is hung up; add an overflow rule (waiting_over to another "
                   "group or the partner)", "warning")
         hours(("groups", name, "hours"), group.hours)
+        duty(("groups", name, "duty"), group.duty)
         prompt(("groups", name, "closed_prompt"), group.closed_prompt)
         prompt(("groups", name, "full_prompt"), group.full_prompt)
         if group.leave is not None:

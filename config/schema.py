@@ -125,6 +125,9 @@ class Action(_Model):
     then: Literal["hangup"] | Name = "hangup"  # after a message: hang up, or a menu
     transfer: PhoneNumber | None = None  # to an allowlisted number
     language: Literal["sv", "en"] | None = None  # switch language and repeat the menu
+    # after a transfer that fails (busy, no answer, unreachable): a group, a callback or a
+    # message; without it, the menu's on_timeout.then
+    on_failure: Action | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Action:
@@ -135,6 +138,8 @@ class Action(_Model):
                              f"transfer, language (here: {', '.join(set_) or 'none'})")
         if self.then != "hangup" and self.message is None:
             raise ValueError("'then' goes with 'message'")
+        if self.on_failure is not None and self.transfer is None:
+            raise ValueError("'on_failure' goes with 'transfer'")
         return self
 
     @property
@@ -213,6 +218,9 @@ class Entry(_Model):
     hours: Name | None = None  # always open without
     closed_prompt: Name | None = None  # played when closed, then the call ends
     language: Literal["sv", "en"] = "sv"
+    # out of hours, callers go to this duty phone (jour, in duty_allowlist) instead of the
+    # closed message, which they hear if it does not answer
+    duty: PhoneNumber | None = None
 
 
 class OverflowRule(_Model):
@@ -316,6 +324,7 @@ class Group(_Model):
     announce: Announce = Announce()
     leave: Leave | None = None
     callback: Callback | None = None  # callbacks offered while waiting, and their policy
+    duty: PhoneNumber | None = None  # closed: callers go to this duty phone (duty_allowlist)
 
     def core(self, group_id: str) -> GroupConfig:
         """The routing core's view of this group."""
@@ -361,6 +370,17 @@ class Overload(_Model):
     # new callers skip the menus into this group's line (after `prompt`, then not hung up),
     # where its `overload` overflow rules (to the partner) apply: the crisis routing
     group: Name | None = None
+
+
+class DirectoryEntry(_Model):
+    """A person or a function of the municipality (config/directory.py)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    number: PhoneNumber  # the direct number or the extension
+    department: str = Field("", max_length=100)
+    title: str = Field("", max_length=100)
+    absence: str = Field("", max_length=200)  # "tillbaka 14:00", "på semester till 3 augusti"
+    function: bool = False  # a function (a unit's reception), not a person
 
 
 class Agent(_Model):
@@ -533,6 +553,8 @@ class IvrConfig(_Model):
     agents: dict[Name, Agent] = {}
     partner: Partner = Partner()
     transfer_allowlist: list[PhoneNumber] = []
+    duty_allowlist: list[PhoneNumber] = []  # the only numbers a duty line may name
+    directory: dict[Name, DirectoryEntry] = {}  # the katalog: who calls can go on to
     callbacks: Callbacks = Callbacks()
     overload: Overload = Overload()
     events: Events = Events()
@@ -556,7 +578,8 @@ class IvrConfig(_Model):
 
         def action(a: Action) -> ivr_model.Action:
             return ivr_model.Action(a.group, a.menu, a.callback, a.message, a.then, a.transfer,
-                                    a.language)
+                                    a.language,
+                                    action(a.on_failure) if a.on_failure is not None else None)
 
         def option(o: Option) -> ivr_model.Option:
             return action(o) if isinstance(o, Action) else o
@@ -566,10 +589,11 @@ class IvrConfig(_Model):
 
         return ivr_model.Plan(
             numbers={n: ivr_model.Entry(e.menu, schedules.get(e.hours or ""), e.closed_prompt,
-                                        e.language) for n, e in self.numbers.items()},
+                                        e.language, e.duty) for n, e in self.numbers.items()},
             menus={name: ivr_model.Menu(m.prompt, {k: option(o) for k, o in m.options.items()},
                                         m.timeout, retry(m.on_timeout), retry(m.on_invalid))
                    for name, m in self.menus.items()},
-            groups={gid: ivr_model.GroupDoor(schedules.get(g.hours or ""), g.closed_prompt)
+            groups={gid: ivr_model.GroupDoor(schedules.get(g.hours or ""), g.closed_prompt,
+                                             g.duty)
                     for gid, g in self.groups.items()},
             crisis=ivr_model.Crisis(self.crisis.active, self.crisis.prompt, self.crisis.expires))

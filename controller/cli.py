@@ -470,6 +470,30 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_directory(args: argparse.Namespace) -> int:
+    """An HR or AD export (CSV) as the configuration's directory: section."""
+    from config.directory import import_csv
+    from config.errors import ConfigError
+
+    try:
+        text = import_csv(args.csv)
+    except OSError as err:
+        print(f"vaxel directory: {args.csv}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(err.problems)} bad rows: nothing written", file=sys.stderr)
+        return 1
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"{text.count(chr(10)) - 3} entries written to {args.out}; `vaxel check` "
+              "and `vaxel reload` take it in")
+    return 0
+
+
 def cmd_user(args: argparse.Namespace) -> int:
     """A user's lines for the configuration's `users:` (users.yaml): the password's argon2
     hash, and a new API token (printed once: only its SHA-256 goes into the file)."""
@@ -632,6 +656,15 @@ def build_parser() -> argparse.ArgumentParser:
     stt.add_argument("--json", action="store_true")
     stt.set_defaults(func=cmd_status)
 
+    di = sub.add_parser("directory", help="the directory (katalog): import an HR or AD export")
+    dsub = di.add_subparsers(dest="what", required=True)
+    imp = dsub.add_parser("import", help="a CSV export as the configuration's directory: "
+                                         "section (every bad row named by line)")
+    imp.add_argument("csv", type=Path)
+    imp.add_argument("-o", "--out", type=Path, default=None,
+                     help="the YAML file to write (katalog.yaml in the configuration folder); "
+                          "standard output without")
+    imp.set_defaults(func=cmd_directory)
     us = sub.add_parser("user", help="a web and API user's lines for users.yaml (the "
                                      "password from the terminal or the first input line)")
     us.add_argument("name", type=_user_name)

@@ -36,6 +36,7 @@ from ivr import phrases
 from ivr.callback import ask_number
 from ivr.hours import eves, public_holidays
 from ivr.interpreter import Outcome, Step, run_ivr, sound
+from ivr.model import Action as IvrAction
 from overflow.partner import PartnerCaps
 from queues.announce import AnnounceRules, Told, decide
 from queues.commands import (
@@ -61,6 +62,7 @@ from telephony.errors import ActionTimeout, ConnectionLost, NotConnected, Teleph
 from telephony.port import (
     PBX_FAULTS,
     BackFromPartner,
+    BackFromTransfer,
     CallerBridged,
     CallerEntered,
     ChannelGone,
@@ -103,6 +105,8 @@ class CallState:
     ended_in: CallPhase | None = None  # the phase it was in then
     cut_short: bool = False  # a link fault ended its task: taken up again after the resync
     booked: bool = False  # the caller booked a callback: the request lives on without them
+    # sent on to a number: (the number, ivr or duty, where the caller goes if it fails)
+    transfer: tuple[str, str, IvrAction | None] | None = None
     failures: int = 0  # unexpected errors in its tasks (a bug): sent on, never left in silence
 
     @property
@@ -448,6 +452,9 @@ class Controller:
             case BackFromPartner():
                 if (state := self.calls.on_channel(fact.channel)) is not None:
                     self._call_task(state, self._back_from_partner(state))
+            case BackFromTransfer():
+                if (state := self.calls.on_channel(fact.channel)) is not None:
+                    self._call_task(state, self._back_from_transfer(state))
             case LinkRestored():
                 log.info("AMI link up (%d channels listed)", fact.channels)
                 self._publish(ev.LinkUp(at=self.now(), version=self.version.number,
@@ -612,8 +619,66 @@ class Controller:
             self._queue(state, outcome.target, self.now())
         elif outcome.kind == "group" and outcome.target is not None:
             self._queue(state, outcome.target, self.now())
+        elif outcome.kind in ("transfer", "duty") and outcome.target is not None:
+            kind = "duty" if outcome.kind == "duty" else "ivr"  # the menu's option
+            await self._transfer_out(state, outcome.target, kind, outcome.fallback)
         else:
-            await self._goodbye(state, None)  # a message, closed (both played), or a transfer
+            await self._goodbye(state, None)  # a message or closed (both played)
+
+    async def _transfer_out(self, state: CallState, number: str, kind: str,
+                            fallback: IvrAction | None) -> None:
+        """Sends the caller on to a number (a menu's transfer option, a duty line): music
+        while it rings, then back into AGI (_back_from_transfer), never a dead end. Only a
+        number the configuration allows gets here (config/checks.py: transfer_allowlist,
+        duty_allowlist), dialled through telephony.yaml's outbound trunk."""
+        outbound = self.settings.outbound
+        state.transfer = (number, kind, fallback)
+        self._call_event(ev.TransferStarted, state, target=number, kind=kind)
+        if outbound is None:  # vaxel check refuses this; a reload of telephony.yaml could not
+            log.error("call %s: no outbound trunk in telephony.yaml for a transfer to %s",
+                      state.call_id, number)
+            await self._transfer_result(state, "NO TRUNK")
+            return
+        _stop(state.hold)
+        state.hold = None
+        self._advance(state, CallEvent.TRANSFER)
+        try:
+            await self.port.transfer(state.io, number, outbound.dial(number))
+        except TelephonyError as err:  # still in AGI: sent on as if it had failed
+            log.warning("call %s: the transfer to %s failed: %s", state.call_id, number, err)
+            self._advance(state, CallEvent.RETURNED)
+            await self._transfer_result(state, "REDIRECT FAILED")
+
+    async def _back_from_transfer(self, state: CallState) -> None:
+        """Back in AGI after the transfer's Dial: answered and done, or sent on."""
+        if state.phase is not CallPhase.TRANSFERRING:
+            return
+        self._advance(state, CallEvent.RETURNED)
+        try:
+            status = await self.port.dial_status(state.io) or "UNKNOWN"
+        except LinkFault as err:
+            self._cut_short(state, err)
+            status = "UNKNOWN"
+        await self._transfer_result(state, status)
+
+    async def _transfer_result(self, state: CallState, status: str) -> None:
+        """The transfer's Dial ended: answered (the call is done when the far end hung up), or
+        the caller goes on: the option's on_failure (a group, a callback, a message), the
+        closed message after a duty line, else the fallback message."""
+        number, kind, fallback = state.transfer or ("", "", None)
+        answered = status == "ANSWER"
+        self._call_event(ev.Transferred, state, target=number, kind=kind, status=status,
+                         answered=answered)
+        if answered:
+            await self._goodbye(state, None)
+        elif fallback is not None and fallback.group is not None:
+            self._queue(state, fallback.group, state.arrival or self.now())
+        elif fallback is not None and fallback.callback is not None:
+            if not await self._book_callback(state, fallback.callback, "ivr"):
+                self._queue(state, fallback.callback, self.now())
+        else:
+            message = fallback.message if fallback is not None else None
+            await self._goodbye(state, message or self.settings.fallback.message)
 
     async def _book_callback(self, state: CallState, group: str, source: str) -> bool:
         """Books a callback with the caller (ivr/callback.py: their number confirmed, or one
@@ -824,6 +889,11 @@ class Controller:
         _stop(state.hold)  # the goodbye follows the music slice already asked of Asterisk
         state.hold = None
         callback = group.callback if group is not None else None
+        if out.refusal is Refusal.CLOSED and group is not None and group.duty is not None \
+                and state.phase is CallPhase.WAITING:  # the duty line, else the message
+            self._call_task(state, self._transfer_out(state, group.duty, "duty",
+                                                      IvrAction(message=prompt)))
+            return
         if (out.refusal is Refusal.CLOSED and state.phase.in_line and callback is not None
                 and callback.offer_at_closing):
             self._call_task(state, self._offer_at_closing(state, out.group_id, prompt))
@@ -908,7 +978,7 @@ class Controller:
         if state.phase is not CallPhase.AT_PARTNER:
             return
         try:
-            status = await self.port.partner_status(state.io) or "UNKNOWN"
+            status = await self.port.dial_status(state.io) or "UNKNOWN"
         except LinkFault as err:  # the partner's result is unknown: the line takes them back
             self._cut_short(state, err)
             status = "UNKNOWN"

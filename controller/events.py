@@ -46,7 +46,7 @@ class IvrStep(CallEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IvrDone(CallEvent):
-    outcome: str  # group, callback, transfer, message, closed, overload
+    outcome: str  # group, callback, transfer, duty, message, closed, overload
     target: str | None  # the group, number or prompt
     language: str
     keys: str  # the keys that chose it
@@ -100,6 +100,20 @@ class Overflowed(CallEvent):
 class PartnerResult(CallEvent):
     status: str  # Asterisk's DIALSTATUS: ANSWER, BUSY, NOANSWER, ..., or UNKNOWN
     answered: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferStarted(CallEvent):
+    target: str  # the number dialled
+    kind: str  # ivr (a menu's transfer option), duty (a duty line out of hours)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transferred(CallEvent):
+    target: str
+    kind: str
+    status: str  # Asterisk's DIALSTATUS: ANSWER, BUSY, NOANSWER, CHANUNAVAIL, ...
+    answered: bool  # else the caller went on (the option's on_failure, the closed message)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

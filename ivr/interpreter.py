@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ivr.model import Action, Plan
+from ivr.model import Action, Option, Plan
 
 MAX_STEPS = 40  # a caller wandering this long is sent where silence would send them
 
@@ -52,10 +52,13 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    kind: str  # group, callback, transfer, message (then goodbye), closed
+    kind: str  # group, callback, transfer, duty, message (then goodbye), closed
     target: str | None  # the group, number or prompt
     language: str
     path: tuple[Step, ...] = field(default=())
+    # a transfer's or a duty line's way on if it fails: a group, a callback or a message
+    # (None: the fallback message)
+    fallback: Action | None = None
 
     @property
     def keys(self) -> str:
@@ -86,6 +89,8 @@ async def run_ivr(plan: Plan, number: str, io: CallIO, now: dt.datetime,
         await io.set_language(lang)
     if entry.hours is not None and not entry.hours.is_open(now):
         log(entry.menu, "closed")
+        if entry.duty is not None:  # the duty phone instead of the closed message
+            return Outcome("duty", entry.duty, lang, tuple(path), _said(entry.closed_prompt))
         if entry.closed_prompt:
             await io.play(sound(entry.closed_prompt, lang), escape="")
         return Outcome("closed", number, lang, tuple(path))
@@ -150,7 +155,8 @@ async def run_ivr(plan: Plan, number: str, io: CallIO, now: dt.datetime,
             timeouts = invalids = 0
             continue
         if option.transfer is not None:
-            return Outcome("transfer", option.transfer, lang, tuple(path))
+            return Outcome("transfer", option.transfer, lang, tuple(path),
+                           option.on_failure or _way_on(menu.on_timeout.then))
         gid = option.group or option.callback
         assert gid is not None
         group = plan.groups[gid]
@@ -159,9 +165,25 @@ async def run_ivr(plan: Plan, number: str, io: CallIO, now: dt.datetime,
             is_open = group.hours is None or group.hours.is_open(now)
         if not is_open:
             log(name, "closed", gid)
+            if group.duty is not None:
+                return Outcome("duty", group.duty, lang, tuple(path),
+                               _said(group.closed_prompt))
             if group.closed_prompt:
                 await io.play(sound(group.closed_prompt, lang), escape="")
             return Outcome("closed", gid, lang, tuple(path))
         return Outcome("group" if option.group is not None else "callback", gid, lang,
                        tuple(path))
     raise AssertionError("unreachable: config checks guarantee silence leads out of the IVR")
+
+
+def _said(prompt: str | None) -> Action | None:
+    return Action(message=prompt) if prompt else None
+
+
+def _way_on(action: Option) -> Action | None:
+    """A menu's way on for a failed transfer: its silence's action, if that leaves the menus
+    (a group, a callback, a goodbye message); else None (the fallback message)."""
+    if isinstance(action, Action) and (action.group or action.callback or (
+            action.message and action.then == "hangup")):
+        return action
+    return None

@@ -24,6 +24,7 @@ class Action:
     then: str = "hangup"  # after a message: hang up, or a menu
     transfer: str | None = None
     language: str | None = None
+    on_failure: Action | None = None  # after a transfer that failed
 
 
 Option = Action | Literal["repeat", "back"]
@@ -53,6 +54,7 @@ class Entry:
     hours: Schedule | None
     closed_prompt: str | None
     language: str
+    duty: str | None = None  # out of hours: a transfer to this duty phone
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class GroupDoor:
 
     hours: Schedule | None
     closed_prompt: str | None
+    duty: str | None = None  # closed: a transfer to this duty phone
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,8 @@ class Outcome(enum.StrEnum):
     CLOSED = "closed"  # the number or the group was closed: the closing message
     REFUSED = "refused"  # a full line or overload: the message, then goodbye
     RESOLVED_IN_IVR = "resolved_in_ivr"  # the caller chose a message and heard it
-    TRANSFERRED = "transferred"  # sent on to a number (the IVR's transfer option)
+    TRANSFERRED = "transferred"  # sent on to a number and reached it (a menu's transfer
+    # option, a duty line out of hours)
     UNFINISHED = "unfinished"  # not answered yet when the log was written (still going)
 
 

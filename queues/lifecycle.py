@@ -11,14 +11,18 @@ disagree about what a phase means.
     OFFERED --offer_ended--> WAITING            (not answered, or withdrawn: back in place)
     WAITING --moved--> WAITING                  (an overflow rule or the leave key: another line)
     WAITING --to_partner--> AT_PARTNER --back--> WAITING   (the partner did not answer)
+    IVR or WAITING --transfer--> TRANSFERRING --returned--> IVR
+                                                (sent on to a number: the IVR's transfer option,
+                                                 a duty line; back in AGI after its Dial, to be
+                                                 hung up or, if it failed, sent on again)
     any phase but ENDED --finish--> FINISHING   (being hung up: a message played, the agent or
                                                  the partner done, the caller hung up in AGI)
     any phase but ENDED --gone--> ENDED         (its channel hung up: Asterisk's Hangup)
 
 A call on its way out (FINISHING) takes nothing but its end: an offer that ends or an answer in
-the last moment is the agent's affair, and the caller's Hangup closes the call. Callbacks and
-transfers will be phases of their own here (a callback keeps the caller's place; a transfer
-comes back on failure).
+the last moment is the agent's affair, and the caller's Hangup closes the call. A callback
+request lives on after its caller's call ends (controller/callbacks.py); transfers from the
+agent's panel will be phases of their own here.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class CallPhase(enum.Enum):
     OFFERED = "offered"  # an agent's phone rings for it; music plays on
     CONNECTED = "connected"  # bridged with an agent: out of AGI, no lease
     AT_PARTNER = "at_partner"  # redirected to the overflow partner: out of AGI
+    TRANSFERRING = "transferring"  # redirected to a transfer's Dial: out of AGI
     FINISHING = "finishing"  # being hung up; its Hangup ends it
     ENDED = "ended"
 
@@ -62,6 +67,8 @@ class CallEvent(enum.Enum):
     MOVED = "moved"
     TO_PARTNER = "to_partner"
     BACK = "back"
+    TRANSFER = "transfer"
+    RETURNED = "returned"
     FINISH = "finish"
     GONE = "gone"
 
@@ -78,6 +85,9 @@ TRANSITIONS: dict[tuple[CallPhase, CallEvent], CallPhase] = {
     (P.OFFERED, E.OFFER_ENDED): P.WAITING,
     (P.OFFERED, E.ANSWERED): P.CONNECTED,
     (P.AT_PARTNER, E.BACK): P.WAITING,
+    (P.IVR, E.TRANSFER): P.TRANSFERRING,
+    (P.WAITING, E.TRANSFER): P.TRANSFERRING,
+    (P.TRANSFERRING, E.RETURNED): P.IVR,
     **{(p, E.FINISH): P.FINISHING for p in P if p is not P.ENDED},
     **{(p, E.GONE): P.ENDED for p in P if p is not P.ENDED},
 }

@@ -82,6 +82,8 @@ class CallFold:
     hung_up_by: str | None = None
     ended_phase: str | None = None
     callback: bool = False  # the caller asked to be called back (the request has its own row)
+    transfer_answered: bool | None = None  # sent on to a number: reached it, or not (None:
+    # no transfer, or its end unknown: the caller hung up while it rang or talked)
 
     def add(self, e: ev.CallEvent, at: float) -> None:
         self.version = e.version
@@ -114,6 +116,8 @@ class CallFold:
             case ev.PartnerResult():
                 self.partner_status, self.partner_answered = e.status, e.answered
                 self.at_partner = e.answered  # one the partner did not answer comes back
+            case ev.Transferred():
+                self.transfer_answered = e.answered
             case ev.LeftLine():
                 self.left_line = True
                 if self.queued is not None:
@@ -134,6 +138,8 @@ class CallFold:
             return Outcome.PARTNER_ANSWERED, None
         if self.callback:
             return Outcome.CALLBACK, None
+        if self.transfer_answered:
+            return Outcome.TRANSFERRED, None
         if self.refused is not None:
             return (Outcome.CLOSED if "closed" in self.refused else Outcome.REFUSED), None
         if self.at_partner:
@@ -143,8 +149,11 @@ class CallFold:
         if self.left_line:
             return Outcome.ABANDONED, "left_line"
         if self.queued is None:  # it never reached a line
+            if self.transfer_answered is False:  # not reached: the message, or closed
+                return (Outcome.CLOSED if self.ivr_outcome == "duty" else Outcome.REFUSED), None
             done = {"message": Outcome.RESOLVED_IN_IVR, "closed": Outcome.CLOSED,
-                    "transfer": Outcome.TRANSFERRED}.get(self.ivr_outcome or "")
+                    "transfer": Outcome.TRANSFERRED,
+                    "duty": Outcome.TRANSFERRED}.get(self.ivr_outcome or "")
             if done is not None:
                 return done, None
             return Outcome.ABANDONED, "ivr"

@@ -53,9 +53,10 @@ EVENT_FILTERS = (
     ("name(OriginateResponse),header(Response),method(exact)", "Failure"),  # success: BridgeEnter
     ("name(Hangup)", ""),
     # the caller entering the agent's bridge (the agent answered), from the menus' context or
-    # back from the partner's Dial (a caller the partner did not answer waits in line again),
-    # and a citizen called back entering the agent's bridge from the callback context
-    ("name(BridgeEnter),header(Context),method(regex)", "^vaxel-(inbound|partner|callback)$"),
+    # back from the partner's or a transfer's Dial (a caller not reached there waits in line
+    # again), and a citizen called back entering the agent's bridge from the callback context
+    ("name(BridgeEnter),header(Context),method(regex)",
+     "^vaxel-(inbound|partner|transfer|callback)$"),
 )
 
 
@@ -120,12 +121,13 @@ class Partner(_Model):
 
 
 class Outbound(_Model):
-    """Calls vaxel makes to citizens (callbacks): the trunk they leave by, and the number
-    they show (the municipality's, so the citizen knows who calls)."""
+    """Calls vaxel makes or sends on (callbacks, transfers, duty lines): the trunk they leave
+    by, and the number they show (the municipality's, so the citizen knows who calls)."""
 
     trunk: str = Field(pattern=r"^[A-Za-z0-9._-]+$")  # the operator's PJSIP endpoint
     caller_id: PhoneNumber
     name: str = Field("Kommunen", pattern=r"^[^\x00-\x1f<>\"]{1,40}$")  # shown with it
+    ring: RingTime = 30.0  # a transfer's number rings this long
 
     def dial(self, number: str) -> str:
         if not _NUMBER.match(number):  # checked before (queues/callback.py): never text
@@ -292,21 +294,25 @@ def cross_check(settings: DialplanSettings, doc: Document, config: IvrConfig,
             f"fallback.message {fallback!r} is not a prompt under prompts: of the "
             "configuration: callers of a stopped controller would hear nothing; add it there "
             "(with its sv and en texts) and run `vaxel sounds build`")))
-    callbacks: list[tuple[tuple[str, ...], str]] = [
-        (("groups", gid), gid) for gid, g in config.groups.items() if g.callback is not None]
-    callbacks += [(("menus", m, "options", k), o.callback) for m, menu in config.menus.items()
-                  for k, o in menu.options.items()
-                  if not isinstance(o, str) and o.callback is not None]
-    if callbacks and settings.outbound is None:
-        section = callbacks[0][0][0]
-        there(section, callbacks[0][0], (
-            f"callbacks from {callbacks[0][1]!r} need a way out to the citizen: add outbound: "
+    # what leaves by the outbound trunk: callbacks, transfer options, duty lines
+    out: list[tuple[tuple[str, ...], str]] = [
+        (("groups", gid), f"callbacks from {gid!r}") for gid, g in config.groups.items()
+        if g.callback is not None]
+    out += [(("groups", gid, "duty"), f"the duty line of {gid!r}")
+            for gid, g in config.groups.items() if g.duty is not None]
+    out += [(("numbers", n, "duty"), f"the duty line of {n}")
+            for n, e in config.numbers.items() if e.duty is not None]
+    for m, menu in config.menus.items():
+        for k, o in menu.options.items():
+            if not isinstance(o, str) and o.callback is not None:
+                out.append((("menus", m, "options", k), f"callbacks from {o.callback!r}"))
+            if not isinstance(o, str) and o.transfer is not None:
+                out.append((("menus", m, "options", k), f"the transfer to {o.transfer}"))
+    if out and settings.outbound is None:
+        path, what = out[0]
+        there(path[0], path, (
+            f"{what} need{'s' if what.startswith('the') else ''} a way out: add outbound: "
             '{trunk: operator, caller_id: "0812345"} to telephony.yaml'))
-    for number in config.transfer_allowlist:
-        if number not in settings.partner.numbers:
-            there("transfer_allowlist", ("transfer_allowlist",), (
-                f"{number} is in transfer_allowlist but not in telephony.yaml's "
-                "partner.numbers, the only numbers the rendered dialplan can dial"), "warning")
     return problems
 
 

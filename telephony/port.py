@@ -26,6 +26,8 @@ from telephony.callio import AgiCallIO
 INBOUND_CONTEXT = "vaxel-inbound"  # where a citizen's call enters vaxel's AGI
 PARTNER_CONTEXT = "vaxel-partner"  # the overflow partner's Dial, then back into AGI
 CALLBACK_CONTEXT = "vaxel-callback"  # a citizen called back: the greeting, then the agent
+TRANSFER_CONTEXT = "vaxel-transfer"  # a caller sent on to a number: Dial, then back into AGI
+DIAL_VARIABLE = "VAXEL_DIAL"  # the transfer's dial string, set before the Redirect
 # On the caller's channel (channel variables survive bridging), what a restarted controller
 # needs to adopt the call again: VAXEL_CALLID (set by the dialplan, vx-<Uniqueid>) and, once in a
 # line, VAXEL_PLACE = "<group> <arrival>" (one Setvar each time the caller joins a line).
@@ -60,6 +62,13 @@ class CallerEntered:
 @dataclass(frozen=True, slots=True)
 class BackFromPartner:
     """A caller came back into AGI after the partner's Dial (answered or not)."""
+
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class BackFromTransfer:
+    """A caller came back into AGI after a transfer's Dial (answered or not)."""
 
     channel: str
 
@@ -117,8 +126,8 @@ class LinkLost:
     reason: str
 
 
-Fact = (CallerEntered | BackFromPartner | CallerBridged | LegInAgi | LegFailed | ChannelGone
-        | PhoneState | LinkRestored | LinkLost)
+Fact = (CallerEntered | BackFromPartner | BackFromTransfer | CallerBridged | LegInAgi
+        | LegFailed | ChannelGone | PhoneState | LinkRestored | LinkLost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +154,8 @@ def translate(msg: Message) -> Fact | None:
                                  msg.get("CallerIDNum", ""), msg.get("Exten", ""))
         if context == PARTNER_CONTEXT:
             return BackFromPartner(msg.get("Channel", ""))
+        if context == TRANSFER_CONTEXT:
+            return BackFromTransfer(msg.get("Channel", ""))
         # an originated leg running AGI as its application: its context is the phone's own
         return LegInAgi(msg.get("Channel", ""), msg.get("Uniqueid", ""))
     elif name == "Hangup":
@@ -268,8 +279,21 @@ class TelephonyPort:
         await self.link.action("Redirect", [("Channel", io.channel), ("Context", PARTNER_CONTEXT),
                                             ("Exten", number), ("Priority", "1")])
 
-    async def partner_status(self, io: AgiCallIO) -> str | None:
-        """How the partner's Dial ended (DIALSTATUS: ANSWER, BUSY, NOANSWER, ...)."""
+    async def transfer(self, io: AgiCallIO, number: str, dial: str) -> None:
+        """Sends a caller in AGI on to a number: the lease cleared (a Dial bridge keeps it),
+        the dial string set (built from a checked number: config checks and
+        DialplanSettings.outbound), then a Redirect into the transfer context, whose Dial
+        plays music while it rings and comes back into AGI whatever happened."""
+        await io.clear_lease()
+        await self.link.action("Setvar", [("Channel", io.channel), ("Variable", DIAL_VARIABLE),
+                                          ("Value", dial)])
+        await self.link.action("Redirect", [("Channel", io.channel),
+                                            ("Context", TRANSFER_CONTEXT), ("Exten", number),
+                                            ("Priority", "1")])
+
+    async def dial_status(self, io: AgiCallIO) -> str | None:
+        """How the partner's or a transfer's Dial ended (DIALSTATUS: ANSWER, BUSY, NOANSWER,
+        CHANUNAVAIL, ...)."""
         return await io.get_variable("DIALSTATUS")
 
     def remember_place(self, channel: str, group: str, arrival: float) -> None:

@@ -174,12 +174,16 @@ def test_the_numbers_agree_in_both_files(folder):
     assert "vaxel.yaml:" in m and "0812346 is not among telephony.yaml's numbers" in m
 
 
-def test_a_transfer_number_the_dialplan_cannot_dial_is_warned(folder):
-    edit(folder / "vaxel.yaml", 'transfer_allowlist: ["0701234567"]',
-         'transfer_allowlist: ["0701234567", "0709999999"]')
-    conf = load_configuration(folder)
-    assert any("0709999999 is in transfer_allowlist but not in telephony.yaml's "
-               "partner.numbers" in p.message for p in conf.warnings)
+def test_a_transfer_with_no_way_out_is_refused_naming_the_fix(folder):
+    """Transfers and duty lines leave by telephony.yaml's outbound trunk: without one, the
+    first that needs it is named, with the lines to add."""
+    text = (folder / "telephony.yaml").read_text()
+    start, end = text.index("outbound:"), text.index("fallback:")
+    (folder / "telephony.yaml").write_text(text[:start] + text[end:])
+    edit(folder / "vaxel.yaml", '"2": {message: avfall-info}',
+         '"2": {message: avfall-info}\n      "3": {transfer: "0701234567"}')
+    messages = [str(p) for p in refused(folder)]
+    assert any("need" in m and "a way out: add outbound:" in m for m in messages), messages
 
 
 def test_a_missing_telephony_yaml_is_said(folder):

@@ -164,6 +164,9 @@ NO_RULES = ("""    overflow:
       - {when: no_agents, to: vaxeln}
       - {when: ewt_over, limit: 5m, to: partner}
 """, "")
+# without the example's duty line: callers would be sent to the duty phone at closing time
+NO_DUTY = ('    duty: "0709112233"                 # jour: out of hours, fault reports go to '
+           'the duty phone\n', "")
 FELANMALAN = ((3.0, "4"), (6.0, "1"))  # gator och parker, then felanmälan
 BEFORE_CLOSING = dt.datetime(2026, 11, 24, 15, 59)
 
@@ -171,7 +174,7 @@ BEFORE_CLOSING = dt.datetime(2026, 11, 24, 15, 59)
 def test_closing_time_with_callers_waiting_and_nobody_to_answer(tmp_path):
     """No overflow rule: at closing time the caller hears the group's closing message instead
     of waiting for ever (bo, its agent, is paused)."""
-    folder = config_copy(tmp_path, EARLY_CLOSE, NO_RULES)
+    folder = config_copy(tmp_path, EARLY_CLOSE, NO_RULES, NO_DUTY)
 
     async def main():
         async with World(folder, start=BEFORE_CLOSING) as w:
@@ -218,7 +221,7 @@ def test_closing_time_fires_the_closed_rule_and_a_served_line_drains(tmp_path):
 
 
 def test_a_line_being_served_drains_after_closing(tmp_path):
-    folder = config_copy(tmp_path, EARLY_CLOSE, NO_RULES)
+    folder = config_copy(tmp_path, EARLY_CLOSE, NO_RULES, NO_DUTY)
 
     async def main():
         async with World(folder, start=BEFORE_CLOSING) as w:

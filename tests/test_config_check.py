@@ -161,9 +161,17 @@ def test_a_transfer_outside_the_allowlist_is_refused(tmp_path):
     assert "0709999999 is not in transfer_allowlist" in p
 
 
-def test_an_allowed_transfer_is_flagged_as_not_carried_out_yet(tmp_path):
-    loaded = load_folder(write(tmp_path, BASE.replace("{group: b}", '{transfer: "0701234567"}')))
-    assert any("does not carry out transfers yet" in str(w) for w in loaded.warnings)
+def test_a_transfer_s_way_on_if_it_fails_and_a_duty_line_outside_its_allowlist(tmp_path):
+    text = BASE.replace("{group: b}", '{transfer: "0701234567", on_failure: {menu: sub}}')
+    text = text.replace('closed_prompt: closed}', 'closed_prompt: closed, duty: "0705550000"}')
+    found = problems(tmp_path, text)
+    assert any("after a failed transfer the caller goes to a group, a callback or a goodbye"
+               in p and f":{line_of(text, 'on_failure')}:" in p for p in found), found
+    assert any("0705550000 is not in duty_allowlist" in p
+               and f":{line_of(text, '0705550000')}:" in p for p in found), found
+    good = BASE.replace("{group: b}", '{transfer: "0701234567", on_failure: {group: b}}')
+    loaded = load_folder(write(tmp_path, good))
+    assert not [w for w in loaded.warnings if "transfer" in str(w)]
 
 
 def test_an_overflow_chain_that_cycles_is_reported(tmp_path):
@@ -260,5 +268,5 @@ def test_callbacks_need_telephony_s_outbound_trunk(tmp_path):
     loaded = load_folder(folder)
     settings, doc = read_settings(folder)
     found = [str(p) for p in cross_check(settings, doc, loaded.config, loaded.sections)]
-    assert any("callbacks from 'socialtjanst-och-aldreomsorg' need a way out to the citizen"
+    assert any("callbacks from 'socialtjanst-och-aldreomsorg' need a way out"
                in p and "outbound:" in p and "vaxel.yaml:" in p for p in found), found

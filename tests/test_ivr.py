@@ -103,13 +103,31 @@ def test_a_bridge_day_opens_only_in_the_morning():
     assert ivr([], now=dt.datetime(2026, 5, 15, 13))[0].kind == "closed"
 
 
-def test_a_closed_group_plays_its_own_message():
+def test_a_closed_group_plays_its_own_message_or_sends_to_its_duty_line():
     saturday_evening = dt.datetime(2026, 11, 28, 16, 0)
+    groups = dict(CONFIG.groups)
+    groups["felanmalan"] = groups["felanmalan"].model_copy(update={"duty": None})
     config = CONFIG.model_copy(update={"numbers": {NUMBER: CONFIG.numbers[NUMBER].model_copy(
-        update={"hours": None})}})
+        update={"hours": None})}, "groups": groups})
     outcome, call = ivr(["4", "1"], now=saturday_evening, config=config)
     assert (outcome.kind, outcome.target) == ("closed", "felanmalan")
     assert call.played[-1] == "vaxel/sv/felanmalan-stangt"
+    # with its duty line (the example's): the duty phone instead, the message if it fails
+    config = config.model_copy(update={"groups": CONFIG.groups})
+    outcome, call = ivr(["4", "1"], now=saturday_evening, config=config)
+    assert (outcome.kind, outcome.target) == ("duty", "0709112233")
+    assert outcome.fallback is not None and outcome.fallback.message == "felanmalan-stangt"
+    assert "vaxel/sv/felanmalan-stangt" not in call.played
+
+
+def test_a_number_closed_with_a_duty_line_goes_there_first():
+    sunday = dt.datetime(2026, 11, 29, 12, 0)
+    config = CONFIG.model_copy(update={"numbers": {NUMBER: CONFIG.numbers[NUMBER].model_copy(
+        update={"duty": "0709112233"})}})
+    outcome, call = ivr([], now=sunday, config=config)
+    assert (outcome.kind, outcome.target) == ("duty", "0709112233")
+    assert outcome.fallback is not None and outcome.fallback.message == "stangt"
+    assert call.played == []  # the closed message only if the duty phone does not answer
 
 
 def test_the_crisis_message_plays_before_the_menu_until_it_expires():

@@ -755,3 +755,26 @@ def test_a_callback_in_the_agent_panel_and_the_supervisor_s_list(tmp_path: Path)
     assert (booked["call_id"], booked["outcome"]) == (ids[2], "callback")
     assert ("sara", "callback_first", ids[2]) in out["audit"]
     assert ("sara", "callback_cancel", ids[1]) in out["audit"]
+
+
+def test_the_directory_is_searched_as_the_agent_types(tmp_path: Path) -> None:
+    async def main() -> tuple[list[Any], int, list[Any]]:
+        async with World(with_users(tmp_path)) as w:
+            client = await _client(w, Clock())
+            try:
+                found = await (await client.get("/api/directory?q=and",
+                                                headers=bearer("anna"))).json()
+                unauthorised = (await client.get("/api/directory?q=and")).status
+                none = await (await client.get("/api/directory?q=%C3%B6berg%20xyz",
+                                               headers=bearer("anna"))).json()
+                return found["entries"], unauthorised, none["entries"]
+            finally:
+                await client.close()
+
+    found, unauthorised, none = run(main())
+    assert [e["name"] for e in found] == ["Anna Andersson", "Andreas Åberg"]
+    assert found[0] == {"id": "anna-andersson", "name": "Anna Andersson",
+                        "number": "0812345101", "department": "Bygg- och miljöförvaltningen",
+                        "title": "Bygglovshandläggare", "absence": "tillbaka 14:00",
+                        "function": False}
+    assert unauthorised == 401 and none == []

@@ -250,3 +250,22 @@ def test_a_supervisor_puts_a_callback_first_and_cancels_another_by_keyboard(
         WebDriverWait(driver, 10).until(lambda d: len(d.find_elements(
             By.CSS_SELECTOR, "#callbacks tbody tr")) == 2)
         assert centre.do(lambda w: sorted(w.ctl.desk.requests)) == sorted([ids[0], ids[2]])
+
+
+def test_an_agent_searches_the_directory_by_keyboard(tmp_path: Path) -> None:
+    """"and" finds Anna Andersson (and Andreas Åberg), her absence note with her; the count is
+    announced to a screen reader; no WCAG violation with the results shown."""
+    with LiveCentre(with_users(tmp_path)) as centre, chromium() as driver:
+        log_in(driver, centre.url, "anna", "/agent")
+        box = tab_to(driver, "directory-q", most=80)
+        box.send_keys("and")
+        wait_text(driver, "#directory-count", "2 träffar")
+        rows = driver.find_elements(By.CSS_SELECTOR, "#directory tbody tr")
+        assert [r.get_attribute("data-id") for r in rows] == ["anna-andersson", "andreas-aberg"]
+        assert "tillbaka 14:00" in rows[0].text and "0812345101" in rows[0].text
+        assert driver.find_element(By.ID, "directory-count").get_attribute(
+            "aria-live") == "polite"
+        no_violations(driver, "agent, directory search")
+        screenshot(driver, "agent-directory-1280x800")
+        box.send_keys(" xyz")
+        wait_text(driver, "#directory-count", "Ingen träff.")

@@ -72,6 +72,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         waited=_NUM, attempts=_INT, position={"type": ["integer", "null"]},
         next_in={"type": ["number", "null"]}, agent=_OPT_STR)}),
     "callback_answer": _obj(("id", "action"), id=_STR, action={"enum": ["cancel", "first"]}),
+    "directory": _obj(("entries",), entries={"type": "array", "items": _obj(
+        ("id", "name", "number"), id=_STR, name=_STR, number=_STR, department=_STR,
+        title=_STR, absence=_STR, function=_BOOL)}),
     "opening_answer": _obj(("group", "mode", "open"), group=_STR, mode=_STR, open=_BOOL),
     "overflow": _obj(("on",), on=_BOOL),
     "overflow_answer": _obj(("group", "overflow"), group=_STR, overflow=_BOOL),
@@ -395,6 +398,19 @@ async def opening(request: web.Request) -> web.Response:
         return refuse(400, str(err))
     audit(request, "opening", f"{group}: {mode}")
     return web.json_response({"group": group, "mode": mode, "open": ctl.opening()[group]})
+
+
+async def directory(request: web.Request) -> web.Response:
+    """The directory as the agent types: `q` (words that begin a name, a department or a
+    title), at most 20, best first (config/directory.py)."""
+    from config.directory import search
+
+    query = request.query.get("q", "")[:100]
+    entries = request.app[CENTRE].controller.version.config.directory
+    return web.json_response({"entries": [
+        {"id": entry_id, "name": e.name, "number": e.number, "department": e.department,
+         "title": e.title, "absence": e.absence, "function": e.function}
+        for entry_id, e in search(entries, query)]})
 
 
 async def callbacks(request: web.Request) -> web.Response:

@@ -196,8 +196,11 @@ async def dial(pbx: FakePbx, ch: Channel, args: list[str]) -> None:
         pbx.var_set(ch, name, "")
     ch.variables["HANGUPCAUSE_KEYS()"] = ""
     started = pbx.now()
+    music = "m" in options  # music on hold instead of ringback while the callee rings
+    if music:
+        pbx.moh_start(ch, "default")
     try:
-        with pbx.heard(ch):  # ringback while the callee rings
+        with pbx.heard(ch):  # ringback (or the music) while the callee rings
             callee = await pbx.dial_leg(OriginateRequest(args[0], timeout=timeout), dialer=ch)
     except OriginateOutcome as out:
         if out.reason == 5 or out.cause == 17:
@@ -209,7 +212,11 @@ async def dial(pbx: FakePbx, ch: Channel, args: list[str]) -> None:
         if args[0].startswith("PJSIP/"):
             ch.hangup_cause = out.cause  # a phone's failure cause stays on the caller
         pbx.var_set(ch, "DIALSTATUS", status)
+        if music:
+            pbx.moh_stop(ch)
         return
+    if music:
+        pbx.moh_stop(ch)
     answered = pbx.now()
     if ch.variables.get("DIALEDPEERNAME") != callee.name:
         pbx.var_set(ch, "DIALEDPEERNAME", callee.name)

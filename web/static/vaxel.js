@@ -192,6 +192,41 @@ function agentPage() {
     $("#earlier-none").hidden = data.contacts.length > 0;
   }
 
+  // The directory as the agent types: the newest answer wins, the count is announced.
+  const query = $("#directory-q");
+  let asked = 0;
+  let pause = null;
+  query.addEventListener("input", () => {
+    clearTimeout(pause);
+    pause = setTimeout(async () => {
+      const mine = ++asked;
+      const q = query.value.trim();
+      const table = $("#directory");
+      if (!q) {
+        table.hidden = true;
+        set($("#directory-count"), "");
+        return;
+      }
+      const data = await act(() => api("GET", `/api/directory?q=${encodeURIComponent(q)}`));
+      if (!data || mine !== asked) return;
+      const tbody = table.tBodies[0];
+      tbody.replaceChildren();
+      for (const e of data.entries) {
+        const row = document.createElement("tr");
+        row.dataset.id = e.id;
+        cell(row, e.name, true);
+        cell(row, e.title || "–");
+        cell(row, e.department || "–");
+        cell(row, e.number);
+        cell(row, e.absence || "");
+        tbody.appendChild(row);
+      }
+      table.hidden = data.entries.length === 0;
+      set($("#directory-count"), data.entries.length
+        ? format(T.directory_found, {n: data.entries.length}) : T.directory_none);
+    }, 150);
+  });
+
   live("agent", `?agent=${encodeURIComponent(agent)}`, (v) => {
     bind(document, {name: v.name, state_text: stateText(v.state), reason: v.reason ? `(${v.reason})` : "",
                     in_state: duration(v.in_state)});
