@@ -294,6 +294,15 @@ class Callback(_Model):
                               self.ring, self.target)
 
 
+class Transfers(_Model):
+    """What an agent may send a caller on to from the panel, besides the directory and the
+    transfer allowlist (queues/transfer.py)."""
+
+    # numbers typed in the panel: patterns of the national form, as callbacks.numbers
+    numbers: list[Annotated[str, BeforeValidator(_pattern)]] = []
+    max_per_hour: int | None = Field(30, ge=0)  # transfers outside the directory, rolling hour
+
+
 class Callbacks(_Model):
     """What every callback shares: the numbers that may ever be called back."""
 
@@ -555,6 +564,7 @@ class IvrConfig(_Model):
     transfer_allowlist: list[PhoneNumber] = []
     duty_allowlist: list[PhoneNumber] = []  # the only numbers a duty line may name
     directory: dict[Name, DirectoryEntry] = {}  # the katalog: who calls can go on to
+    transfers: Transfers = Transfers()
     callbacks: Callbacks = Callbacks()
     overload: Overload = Overload()
     events: Events = Events()

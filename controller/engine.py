@@ -32,6 +32,7 @@ from config.versions import Version
 from controller import events as ev
 from controller.bus import Bus
 from controller.callbacks import LEG_PREFIX, CallbackDesk
+from controller.transfers import Consult, Consults
 from ivr import phrases
 from ivr.callback import ask_number
 from ivr.hours import eves, public_holidays
@@ -55,17 +56,21 @@ from queues.group import Opening
 from queues.kpi import WRAP_UP_REASONS
 from queues.lifecycle import CallEvent, CallPhase, next_phase
 from queues.router import Router, UnknownEntity
+from queues.transfer import HourlyCap, Listed, Target, TransferRefused, resolve
 from telephony.ami_link import AmiLink
 from telephony.callio import AgiCallIO, CallerGone, LinkFault
 from telephony.dialplan import DialplanSettings
 from telephony.errors import ActionTimeout, ConnectionLost, NotConnected, TelephonyError
 from telephony.port import (
     PBX_FAULTS,
+    AgentHeld,
     BackFromPartner,
     BackFromTransfer,
     CallerBridged,
     CallerEntered,
+    CallerHeld,
     ChannelGone,
+    ConsultHeld,
     Fact,
     LegFailed,
     LegInAgi,
@@ -82,6 +87,19 @@ HOLD_SLICE = 20.0  # seconds of music between looks at the line
 HOURS_RECHECK = 60.0  # seconds: the opening-hours timer at the latest when nothing changed
 PBX_FAULT_PAUSE = 2.0  # seconds without offers after the PBX failed one itself (congestion)
 CALLBACK_KEY_TIMEOUT = 6.0  # seconds to press 1 for a callback at closing time
+
+
+@dataclass(frozen=True, slots=True)
+class TransferPlan:
+    """A caller sent on: the number (or group), how (ivr, duty, blind: the agent's), and
+    where they go if it fails: `fallback` (a group, a callback, a message), or back to the
+    agent who transferred them (`back_to`, in `group`)."""
+
+    target: str
+    kind: str
+    fallback: IvrAction | None = None
+    back_to: str | None = None
+    group: str | None = None
 
 
 @dataclass(eq=False)
@@ -105,8 +123,8 @@ class CallState:
     ended_in: CallPhase | None = None  # the phase it was in then
     cut_short: bool = False  # a link fault ended its task: taken up again after the resync
     booked: bool = False  # the caller booked a callback: the request lives on without them
-    # sent on to a number: (the number, ivr or duty, where the caller goes if it fails)
-    transfer: tuple[str, str, IvrAction | None] | None = None
+    transfer: TransferPlan | None = None  # sent on: where, and where to if it fails
+    consult: Consult | None = None  # an attended transfer under way (controller/transfers.py)
     failures: int = 0  # unexpected errors in its tasks (a bug): sent on, never left in silence
 
     @property
@@ -200,6 +218,9 @@ class Controller:
         self.overloaded = False  # Asterisk falls behind: new callers get overload.prompt
         self._overload_since = 0.0
         self.desk = CallbackDesk(self)  # callback requests: in line in the caller's place
+        self._transfer_cap = HourlyCap(config.transfers.max_per_hour)
+        self.consults = Consults(self)  # attended transfers
+        self.forwarded: dict[str, tuple[str, str]] = {}  # agent -> (call, sent on to whom)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -342,6 +363,7 @@ class Controller:
         """A new configuration, live: callers keep their place, agents stay logged in, calls
         in progress finish on the version they started on; new callers take this one."""
         self.version, self.settings = version, settings
+        self._transfer_cap.limit = version.config.transfers.max_per_hour
         self.devices = {a.id: a.device for a in settings.agents}
         self.agent_of_device = {device: agent for agent, device in self.devices.items()}
         self._publish(ev.ConfigurationActivated(at=self.now(), version=version.number,
@@ -430,6 +452,8 @@ class Controller:
                     self._caller_gone(state)
                 elif self.calls.of_leg(fact.uniqueid) is not None:
                     self._leg_ended(fact.uniqueid, fact.cause)
+                elif self.consults.owns(fact.uniqueid):
+                    self.consults.leg_ended(fact.uniqueid, fact.cause or "hung up")
                 else:
                     self.desk.leg_ended(fact.uniqueid, fact.cause or "hung up")
             case PhoneState():
@@ -440,11 +464,15 @@ class Controller:
             case CallerBridged():
                 if (state := self.calls.on_channel(fact.channel)) is not None:
                     self._bridged(state)
+                elif (state := self.calls.of_leg(fact.uniqueid)) is not None:
+                    self.consults.agent_bridged(state)  # the agent with whom they consult
                 else:
                     self.desk.bridged(fact.uniqueid)
             case LegFailed():
                 if self.calls.of_leg(fact.leg) is not None:
                     self._leg_failed(fact.leg, fact.reason)
+                elif self.consults.owns(fact.leg):
+                    self.consults.leg_ended(fact.leg, fact.reason)
                 else:
                     self.desk.leg_ended(fact.leg, fact.reason)
             case LegInAgi():
@@ -455,6 +483,20 @@ class Controller:
             case BackFromTransfer():
                 if (state := self.calls.on_channel(fact.channel)) is not None:
                     self._call_task(state, self._back_from_transfer(state))
+            case CallerHeld():
+                if (state := self.calls.on_channel(fact.channel)) is None:
+                    pass
+                elif state.phase is CallPhase.HELD:
+                    self.consults.caller_held(state)
+                else:
+                    self._held(state)
+            case ConsultHeld():
+                self.consults.consult_held(fact.leg, fact.channel)
+            case AgentHeld():
+                if (state := self.calls.of_leg(fact.leg)) is not None:
+                    self.consults.agent_held(state, fact.channel)
+                elif fact.leg.startswith(LEG_PREFIX):  # an agent's leg of nothing of ours now
+                    self._spawn(self._cancel_leg(fact.leg))
             case LinkRestored():
                 log.info("AMI link up (%d channels listed)", fact.channels)
                 self._publish(ev.LinkUp(at=self.now(), version=self.version.number,
@@ -625,6 +667,98 @@ class Controller:
         else:
             await self._goodbye(state, None)  # a message or closed (both played)
 
+    def _transfer_target(self, call_id: str, agent_id: str, spec: str
+                         ) -> tuple[CallState, Target]:
+        """The agent's call and where they send it; raises TransferRefused."""
+        state = self.calls.get(call_id)
+        if state is None or state.phase is not CallPhase.CONNECTED:
+            raise TransferRefused(f"call {call_id} is in no conversation now")
+        if state.agent != agent_id:
+            raise TransferRefused(f"call {call_id} is not {agent_id}'s")
+        config = self.version.config
+        target = resolve(spec, {k: Listed(e.name, e.number, e.department)
+                                for k, e in config.directory.items()},
+                         {k: g.name for k, g in config.groups.items()},
+                         config.transfer_allowlist, tuple(config.transfers.numbers))
+        if target.kind == "number" and self.settings.outbound is None:
+            raise TransferRefused("telephony.yaml has no outbound trunk to dial out by")
+        if target.external and not self._transfer_cap.allows(self.now()):
+            raise TransferRefused(f"the cap of {config.transfers.max_per_hour} transfers "
+                                  "an hour outside the directory is reached")
+        return state, target
+
+    async def transfer(self, call_id: str, agent_id: str, spec: str, how: str = "blind"
+                       ) -> Target:
+        """The agent sends their caller on. Blind: to a directory entry or a number
+        (queues/transfer.py decides which may be dialled; music while it rings; not reached,
+        the caller comes back to this agent, else first in the group's line), or to another
+        group's line, the wait kept; the agent's conversation ends: their wrap-up, with the
+        forward noted for its form. Attended: the agent talks with the person first
+        (controller/transfers.py). Raises TransferRefused (in the agent's words)."""
+        state, target = self._transfer_target(call_id, agent_id, spec)
+        now = self.now()
+        if how == "attended":
+            await self.consults.start(state, target)
+            if target.external:
+                self._transfer_cap.count(now)
+            return target
+        if how != "blind":
+            raise TransferRefused(f"how {how!r}: blind or attended")
+        outbound = self.settings.outbound
+        leg, group = state.agent_leg, state.group or ""
+        if leg is not None:  # its hangup, which the Redirect brings, ends no conversation
+            self.calls.leg_done(leg)
+        try:
+            if target.kind == "group":
+                await self.port.hold(state.channel)
+            else:
+                assert outbound is not None
+                await self.port.transfer(state.io, target.value, outbound.dial(target.value))
+        except TelephonyError as err:
+            if leg is not None and state.phase is CallPhase.CONNECTED:
+                self.calls.ring(state, leg)  # still talking: the leg is the call's again
+            raise TransferRefused(f"the PBX did not take the transfer: {err}") from err
+        if target.external:
+            self._transfer_cap.count(now)
+        state.transfer = TransferPlan(target.value, "blind", None, agent_id, group)
+        self._call_event(ev.TransferStarted, state, target=target.value, kind="blind",
+                         agent=agent_id, department=target.department)
+        self.forwarded[agent_id] = (call_id, target.department or target.name)
+        self._advance(state, CallEvent.TRANSFER)
+        state.agent = None
+        if agent_id in self.router.agents and self.router.agents[agent_id].call_id == call_id:
+            self._apply(self.router.call_ended(agent_id, now))
+        return target
+
+    async def complete_transfer(self, call_id: str, agent_id: str) -> None:
+        """The attended transfer's handover; raises TransferRefused."""
+        state = self.calls.get(call_id)
+        if state is None or state.consult is None or state.consult.agent != agent_id:
+            raise TransferRefused(f"{agent_id} has no transfer of call {call_id} under way")
+        await self.consults.complete(state)
+
+    def take_back(self, call_id: str, agent_id: str) -> None:
+        """The attended transfer given up: the agent and the caller together again."""
+        state = self.calls.get(call_id)
+        if state is None or state.consult is None or state.consult.agent != agent_id:
+            raise TransferRefused(f"{agent_id} has no transfer of call {call_id} under way")
+        self.consults.take_back(state)
+
+    def stop_hold(self, state: CallState) -> None:
+        _stop(state.hold)
+        state.hold = None
+
+    def _held(self, state: CallState) -> None:
+        """A caller the agent sent to another group's line is in AGI again: into that line,
+        their first arrival kept."""
+        plan = state.transfer
+        if state.phase is not CallPhase.TRANSFERRING or plan is None:
+            return
+        self._advance(state, CallEvent.RETURNED)
+        self._call_event(ev.Transferred, state, target=plan.target, kind=plan.kind,
+                         status="LINE", answered=True)
+        self._queue(state, plan.target, state.arrival or self.now())
+
     async def _transfer_out(self, state: CallState, number: str, kind: str,
                             fallback: IvrAction | None) -> None:
         """Sends the caller on to a number (a menu's transfer option, a duty line): music
@@ -632,7 +766,7 @@ class Controller:
         number the configuration allows gets here (config/checks.py: transfer_allowlist,
         duty_allowlist), dialled through telephony.yaml's outbound trunk."""
         outbound = self.settings.outbound
-        state.transfer = (number, kind, fallback)
+        state.transfer = TransferPlan(number, kind, fallback)
         self._call_event(ev.TransferStarted, state, target=number, kind=kind)
         if outbound is None:  # vaxel check refuses this; a reload of telephony.yaml could not
             log.error("call %s: no outbound trunk in telephony.yaml for a transfer to %s",
@@ -665,12 +799,16 @@ class Controller:
         """The transfer's Dial ended: answered (the call is done when the far end hung up), or
         the caller goes on: the option's on_failure (a group, a callback, a message), the
         closed message after a duty line, else the fallback message."""
-        number, kind, fallback = state.transfer or ("", "", None)
+        plan = state.transfer or TransferPlan("", "")
+        fallback = plan.fallback
         answered = status == "ANSWER"
-        self._call_event(ev.Transferred, state, target=number, kind=kind, status=status,
-                         answered=answered)
+        self._call_event(ev.Transferred, state, target=plan.target, kind=plan.kind,
+                         status=status, answered=answered)
         if answered:
             await self._goodbye(state, None)
+        elif plan.back_to is not None and plan.group is not None:
+            # back to the agent who transferred them, else first in the line
+            self._queue(state, plan.group, state.arrival or self.now(), back_to=plan.back_to)
         elif fallback is not None and fallback.group is not None:
             self._queue(state, fallback.group, state.arrival or self.now())
         elif fallback is not None and fallback.callback is not None:
@@ -717,17 +855,23 @@ class Controller:
         await self._goodbye(state, None)
 
     def _queue(self, state: CallState, group: str, arrival: float, *,
-               event: CallEvent = CallEvent.QUEUED) -> None:
+               event: CallEvent = CallEvent.QUEUED, back_to: str | None = None) -> None:
         """Into a group's line (from the menus, the leave key, or adopted after a restart);
-        `arrival` keeps the place of one who was in a line before."""
+        `arrival` keeps the place of one who was in a line before; `back_to`: a caller whose
+        transfer failed, offered to that agent again, else first in line."""
         state.group, state.arrival = group, arrival
         self._advance(state, event)
         self.port.remember_place(state.channel, group, arrival)
         # told before the router acts on it (an offer, an overflow follow at once); every
         # caller has the same priority, so the place is behind those waiting now
-        self._call_event(ev.Queued, state, position=self.router.waiting_count(group) + 1,
-                         arrival=arrival)
-        self._apply(self.router.call_arrived(state.call_id, group, self.now(), arrival=arrival))
+        position = 1 if back_to is not None else self.router.waiting_count(group) + 1
+        self._call_event(ev.Queued, state, position=position, arrival=arrival)
+        if back_to is not None:
+            self._apply(self.router.returned(state.call_id, group, back_to, self.now(),
+                                             arrival))
+        else:
+            self._apply(self.router.call_arrived(state.call_id, group, self.now(),
+                                                 arrival=arrival))
         if state.phase.in_line:
             self._call_task(state, self._hold(state), hold=True)
 
@@ -1074,6 +1218,8 @@ class Controller:
                 and state.agent_leg == leg):  # not the end of an earlier offer's leg
             self._finish(state, "agent")
             self._apply(self.router.call_ended(state.agent, self.now()))
+        elif state.phase is CallPhase.HELD and state.agent_leg == leg:
+            self.consults.agent_gone(state)  # hung up while consulting
 
     def _caller_gone(self, state: CallState) -> None:
         """The caller's channel hung up: the call is over, in whatever phase."""
@@ -1167,6 +1313,8 @@ class Controller:
                 continue
             if state.phase is CallPhase.FINISHING and not state.cut_short:
                 continue  # hung up, or being hung up: its Hangup event will close it
+            if state.phase is CallPhase.HELD and state.consult is not None:
+                continue  # on hold for a consultation: controller/transfers.py serves it
             if not state.cut_short:
                 self.orphans += 1
                 log.error("call %s: nothing served it in phase %s; taken up again",
@@ -1200,7 +1348,8 @@ class Controller:
         for state in self.calls:
             if state.phase.in_agi:
                 state.io.renew_lease_nowait(lease)
-        for channel in self.desk.agents_in_agi():  # agents waiting for a citizen called back
+        # agents waiting for a citizen called back, or for the number they consult
+        for channel in self.desk.agents_in_agi() + self.consults.agent_channels():
             self.port.call_io(channel).renew_lease_nowait(lease)
 
     async def _probe_lag(self) -> None:

@@ -104,8 +104,10 @@ class PartnerResult(CallEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransferStarted(CallEvent):
-    target: str  # the number dialled
-    kind: str  # ivr (a menu's transfer option), duty (a duty line out of hours)
+    target: str  # the number dialled, or the group's line
+    kind: str  # ivr (a menu's transfer option), duty (a duty line), blind (the agent's)
+    agent: str | None = None  # who sent the caller on
+    department: str | None = None  # a directory entry's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,18 +11,21 @@ disagree about what a phase means.
     OFFERED --offer_ended--> WAITING            (not answered, or withdrawn: back in place)
     WAITING --moved--> WAITING                  (an overflow rule or the leave key: another line)
     WAITING --to_partner--> AT_PARTNER --back--> WAITING   (the partner did not answer)
-    IVR or WAITING --transfer--> TRANSFERRING --returned--> IVR
+    CONNECTED --hold--> HELD --resumed--> CONNECTED   (the agent consults a number: an
+                                                 attended transfer, taken back or not reached)
+    HELD --transfer--> TRANSFERRING; HELD --returned--> IVR (completed; the agent gone)
+    IVR, WAITING or CONNECTED --transfer--> TRANSFERRING --returned--> IVR
                                                 (sent on to a number: the IVR's transfer option,
-                                                 a duty line; back in AGI after its Dial, to be
-                                                 hung up or, if it failed, sent on again)
+                                                 a duty line, the agent's transfer; back in AGI
+                                                 after its Dial, to be hung up or, if it
+                                                 failed, sent on again: back to the agent)
     any phase but ENDED --finish--> FINISHING   (being hung up: a message played, the agent or
                                                  the partner done, the caller hung up in AGI)
     any phase but ENDED --gone--> ENDED         (its channel hung up: Asterisk's Hangup)
 
 A call on its way out (FINISHING) takes nothing but its end: an offer that ends or an answer in
 the last moment is the agent's affair, and the caller's Hangup closes the call. A callback
-request lives on after its caller's call ends (controller/callbacks.py); transfers from the
-agent's panel will be phases of their own here.
+request lives on after its caller's call ends (controller/callbacks.py).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class CallPhase(enum.Enum):
     CONNECTED = "connected"  # bridged with an agent: out of AGI, no lease
     AT_PARTNER = "at_partner"  # redirected to the overflow partner: out of AGI
     TRANSFERRING = "transferring"  # redirected to a transfer's Dial: out of AGI
+    HELD = "held"  # in AGI with music while their agent consults a number (attended)
     FINISHING = "finishing"  # being hung up; its Hangup ends it
     ENDED = "ended"
 
@@ -56,7 +60,8 @@ class CallPhase(enum.Enum):
         return self is CallPhase.WAITING or self is CallPhase.OFFERED
 
 
-_IN_AGI = frozenset({CallPhase.IVR, CallPhase.WAITING, CallPhase.OFFERED, CallPhase.FINISHING})
+_IN_AGI = frozenset({CallPhase.IVR, CallPhase.WAITING, CallPhase.OFFERED, CallPhase.HELD,
+                     CallPhase.FINISHING})
 
 
 class CallEvent(enum.Enum):
@@ -69,6 +74,8 @@ class CallEvent(enum.Enum):
     BACK = "back"
     TRANSFER = "transfer"
     RETURNED = "returned"
+    HOLD = "hold"
+    RESUMED = "resumed"
     FINISH = "finish"
     GONE = "gone"
 
@@ -87,6 +94,11 @@ TRANSITIONS: dict[tuple[CallPhase, CallEvent], CallPhase] = {
     (P.AT_PARTNER, E.BACK): P.WAITING,
     (P.IVR, E.TRANSFER): P.TRANSFERRING,
     (P.WAITING, E.TRANSFER): P.TRANSFERRING,
+    (P.CONNECTED, E.TRANSFER): P.TRANSFERRING,
+    (P.CONNECTED, E.HOLD): P.HELD,
+    (P.HELD, E.RESUMED): P.CONNECTED,
+    (P.HELD, E.TRANSFER): P.TRANSFERRING,
+    (P.HELD, E.RETURNED): P.IVR,
     (P.TRANSFERRING, E.RETURNED): P.IVR,
     **{(p, E.FINISH): P.FINISHING for p in P if p is not P.ENDED},
     **{(p, E.GONE): P.ENDED for p in P if p is not P.ENDED},

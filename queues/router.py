@@ -181,6 +181,32 @@ class Router:
         del self.calls[call_id]
         return out
 
+    def returned(self, call_id: str, group_id: str, agent_id: str, now: float,
+                 arrival: float) -> list[Output]:
+        """A caller whose transfer failed comes back: offered at once to the agent who
+        transferred them when that agent can take a call (ready, or in wrap-up, which ends),
+        else first in the group's line (priority 1), keeping their first arrival."""
+        if call_id in self.calls:
+            raise ValueError(f"call {call_id!r} is already known")
+        group = self._group(group_id)
+        self._seq += 1
+        call = Call(call_id, group_id, 1, arrival, self._seq)
+        self.calls[call_id] = call
+        out: list[Output] = []
+        agent = self.agents.get(agent_id)
+        if (agent is not None and self.offering and agent.device_available
+                and group_id in agent.memberships
+                and agent.state in (AgentState.READY, AgentState.WRAP_UP)):
+            if agent.state is AgentState.WRAP_UP:
+                self._move(agent, AgentEvent.WRAPUP_DONE, now, out)
+            call.phase = next_phase(call_id, call.phase, CallEvent.QUEUED)
+            call.visited.add(group_id)
+            group.waiting.add(call.waiting_entry())
+            self._offer(call, agent, now, out)
+            return out
+        self._join(call, group_id, now, out, CallEvent.QUEUED)
+        return out
+
     def to_callback(self, call_id: str, now: float) -> list[Output]:
         """A caller in line asked to be called back: their entry becomes the request, in the
         very same place (an offer ringing for them is withdrawn, with no miss: the request is

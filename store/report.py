@@ -80,6 +80,7 @@ class Loaded:
     wrap_ups: list[WrapUp] = field(default_factory=list)
     spans: list[StateSpan] = field(default_factory=list)
     callbacks: list[CallbackRecord] = field(default_factory=list)
+    transfers: list[tuple[str, bool | None]] = field(default_factory=list)  # to whom, reached
 
 
 async def load(db: Database, period: Period, group: str | None = None, *,
@@ -116,6 +117,19 @@ async def load(db: Database, period: Period, group: str | None = None, *,
             CallbackRecord(r["call_id"], r["group_id"], r["requested_at"], r["outcome"],
                            r["attempts"], r["reached_at"], r["target"])
             for r in await db.rows(cb, *where, order=[cb.c.requested_at]))
+        e = schema.events
+        started: dict[str, str] = {}
+        for r in await db.rows(e, e.c.at >= start, e.c.at < end,
+                               e.c.kind.in_(("TransferStarted", "Transferred")),
+                               order=[e.c.id]):
+            if group is not None and r["group_id"] != group:
+                continue
+            data = r["data"]
+            if r["kind"] == "TransferStarted":
+                started[r["call_id"]] = data.get("department") or data.get("target") or "?"
+            elif r["call_id"] in started:  # each transfer once, with whether it was reached
+                out.transfers.append((started.pop(r["call_id"]), bool(data.get("answered"))))
+        out.transfers.extend((to, None) for to in started.values())
         if progress is not None:
             progress(1)
     return out
@@ -155,6 +169,9 @@ class Report:
     abandon_curve: list[tuple[float, float]]  # (seconds waited, share of abandons by then)
     callbacks: CallbackFigures = field(default_factory=CallbackFigures)  # made in the period
     callback_groups: dict[str, CallbackFigures] = field(default_factory=dict)
+    # callers sent on (menus' options, duty lines, agents' transfers), by department or number:
+    # (sent, reached)
+    transfers: dict[str, tuple[int, int]] = field(default_factory=dict)
     baseline: bool = False
 
 
@@ -227,6 +244,8 @@ def build(data: Loaded, period: Period, goals: Goals = Goals(), group: str | Non
         callbacks=callback_figures(data.callbacks),
         callback_groups={g: callback_figures(v) for g, v in sorted(
             by(data.callbacks, lambda r: r.group).items())},
+        transfers={to: (len(v), sum(1 for _, reached in v if reached)) for to, v in sorted(
+            by(data.transfers, lambda t: t[0]).items(), key=lambda kv: -len(kv[1]))},
         baseline=baseline)
 
 
@@ -342,6 +361,11 @@ def text(report: Report) -> str:
             lines.append(f"  {key:<24}{cf.requested:>8}{cf.reached:>7}"
                          f"{pct(cf.service_level):>10}{cf.failed:>12}{cf.expired:>9}"
                          f"{cf.cancelled:>9}{per:>10}")
+    if report.transfers:
+        lines.extend(["", "Vidarekopplade (meny, jour, handläggare)",
+                      f"  {'':<32}{'skickade':>9}{'nådde':>7}"])
+        lines.extend(f"  {to:<32}{sent:>9}{reached:>7}"
+                     for to, (sent, reached) in report.transfers.items())
     if report.departments:
         lines.extend(["", "Till förvaltningen"])
         lines.extend(f"  {d:<32}{n:>8}" for d, n in report.departments.items())

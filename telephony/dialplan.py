@@ -56,7 +56,7 @@ EVENT_FILTERS = (
     # back from the partner's or a transfer's Dial (a caller not reached there waits in line
     # again), and a citizen called back entering the agent's bridge from the callback context
     ("name(BridgeEnter),header(Context),method(regex)",
-     "^vaxel-(inbound|partner|transfer|callback)$"),
+     "^vaxel-(inbound|partner|transfer|hold|agent-hold|callback)$"),
 )
 
 

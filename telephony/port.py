@@ -27,6 +27,9 @@ INBOUND_CONTEXT = "vaxel-inbound"  # where a citizen's call enters vaxel's AGI
 PARTNER_CONTEXT = "vaxel-partner"  # the overflow partner's Dial, then back into AGI
 CALLBACK_CONTEXT = "vaxel-callback"  # a citizen called back: the greeting, then the agent
 TRANSFER_CONTEXT = "vaxel-transfer"  # a caller sent on to a number: Dial, then back into AGI
+HOLD_CONTEXT = "vaxel-hold"  # a caller taken out of a bridge into AGI (sent to another line)
+AGENT_HOLD_CONTEXT = "vaxel-agent-hold"  # the agent's leg while they consult a number
+CONSULT_CONTEXT = "vaxel-consult"  # the consulted number: bridged with the agent, then AGI
 DIAL_VARIABLE = "VAXEL_DIAL"  # the transfer's dial string, set before the Redirect
 # On the caller's channel (channel variables survive bridging), what a restarted controller
 # needs to adopt the call again: VAXEL_CALLID (set by the dialplan, vx-<Uniqueid>) and, once in a
@@ -71,6 +74,31 @@ class BackFromTransfer:
     """A caller came back into AGI after a transfer's Dial (answered or not)."""
 
     channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerHeld:
+    """A caller taken out of their bridge came into AGI in the hold context."""
+
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentHeld:
+    """The agent's leg came into AGI in the agent-hold context (an attended transfer: when
+    redirected there, and again whenever a bridge of theirs ends). Known by its Uniqueid, the
+    ChannelId vaxel chose when it rang them."""
+
+    channel: str
+    leg: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultHeld:
+    """The consulted person's leg came into AGI: the agent who consulted them hung up."""
+
+    channel: str
+    leg: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +154,9 @@ class LinkLost:
     reason: str
 
 
-Fact = (CallerEntered | BackFromPartner | BackFromTransfer | CallerBridged | LegInAgi
-        | LegFailed | ChannelGone | PhoneState | LinkRestored | LinkLost)
+Fact = (CallerEntered | BackFromPartner | BackFromTransfer | CallerHeld | AgentHeld
+        | ConsultHeld | CallerBridged | LegInAgi | LegFailed | ChannelGone | PhoneState
+        | LinkRestored | LinkLost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +185,12 @@ def translate(msg: Message) -> Fact | None:
             return BackFromPartner(msg.get("Channel", ""))
         if context == TRANSFER_CONTEXT:
             return BackFromTransfer(msg.get("Channel", ""))
+        if context == HOLD_CONTEXT:
+            return CallerHeld(msg.get("Channel", ""))
+        if context == AGENT_HOLD_CONTEXT:
+            return AgentHeld(msg.get("Channel", ""), msg.get("Uniqueid", ""))
+        if context == CONSULT_CONTEXT:
+            return ConsultHeld(msg.get("Channel", ""), msg.get("Uniqueid", ""))
         # an originated leg running AGI as its application: its context is the phone's own
         return LegInAgi(msg.get("Channel", ""), msg.get("Uniqueid", ""))
     elif name == "Hangup":
@@ -290,6 +325,38 @@ class TelephonyPort:
         await self.link.action("Redirect", [("Channel", io.channel),
                                             ("Context", TRANSFER_CONTEXT), ("Exten", number),
                                             ("Priority", "1")])
+
+    async def hold(self, channel: str) -> None:
+        """Takes a caller out of their bridge into AGI (the hold context arms the lease): the
+        agent's leg, left alone, is hung up by Asterisk (sip-traces/t1 b1)."""
+        await self.link.action("Redirect", [("Channel", channel), ("Context", HOLD_CONTEXT),
+                                            ("Exten", "s"), ("Priority", "1")])
+
+    async def hold_both(self, channel: str, agent_leg: str) -> None:
+        """Takes the caller and the agent out of their conversation, each into AGI (the caller
+        with music from the controller): a dual Redirect, the only way that kept both legs
+        (sip-traces/t1 b2, t4 h2: `Dual Redirect successful`, both AsyncAGIStart in 2 ms)."""
+        await self.link.action("Redirect", [
+            ("Channel", channel), ("Context", HOLD_CONTEXT), ("Exten", "s"), ("Priority", "1"),
+            ("ExtraChannel", agent_leg), ("ExtraContext", AGENT_HOLD_CONTEXT),
+            ("ExtraExten", "s"), ("ExtraPriority", "1")])
+
+    async def consult(self, leg: str, dial: str, agent_channel: str, caller_id: str,
+                      ring: float) -> None:
+        """Rings the number the agent consults into the consult context, which bridges it with
+        the agent's leg (waiting in AGI) and, when the agent hangs up, brings it into AGI to be
+        handed the caller; the outcome comes as facts (LegFailed, the agent's CallerBridged,
+        ConsultHeld)."""
+        await self.link.action("Originate", [
+            ("Channel", dial), ("Context", CONSULT_CONTEXT), ("Exten", "s"), ("Priority", "1"),
+            ("Async", "true"), ("ChannelId", leg), ("Timeout", str(round(ring * 1000))),
+            ("CallerID", caller_id), ("Variable", f"VAXEL_AGENT={agent_channel}")])
+
+    async def bridge(self, one: str, other: str) -> None:
+        """Two channels of vaxel's (each in AGI, or one in a bridge) into a bridge of their
+        own (AMI Bridge: t4 h2 `Channels have been bridged`; the leases are wiped)."""
+        await self.link.action("Bridge", [("Channel1", one), ("Channel2", other),
+                                          ("Tone", "no")])
 
     async def dial_status(self, io: AgiCallIO) -> str | None:
         """How the partner's or a transfer's Dial ended (DIALSTATUS: ANSWER, BUSY, NOANSWER,

@@ -21,6 +21,11 @@ ROUTE = [
     (P.AT_PARTNER, E.BACK, P.WAITING),
     (P.IVR, E.TRANSFER, P.TRANSFERRING),
     (P.WAITING, E.TRANSFER, P.TRANSFERRING),
+    (P.CONNECTED, E.TRANSFER, P.TRANSFERRING),
+    (P.CONNECTED, E.HOLD, P.HELD),
+    (P.HELD, E.RESUMED, P.CONNECTED),
+    (P.HELD, E.TRANSFER, P.TRANSFERRING),
+    (P.HELD, E.RETURNED, P.IVR),
     (P.TRANSFERRING, E.RETURNED, P.IVR),
 ]
 ENDS = [(p, e, t) for p in P if p is not P.ENDED
@@ -41,5 +46,5 @@ def test_every_other_pair_is_refused_naming_the_call_phase_and_event(phase, even
 
 
 def test_which_phases_run_in_agi_and_which_wait_in_a_line():
-    assert {p for p in P if p.in_agi} == {P.IVR, P.WAITING, P.OFFERED, P.FINISHING}
+    assert {p for p in P if p.in_agi} == {P.IVR, P.WAITING, P.OFFERED, P.HELD, P.FINISHING}
     assert {p for p in P if p.in_line} == {P.WAITING, P.OFFERED}

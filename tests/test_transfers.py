@@ -148,3 +148,288 @@ def test_callers_still_waiting_at_closing_time_go_to_the_duty_line(tmp_path):
     import asyncio
 
     assert asyncio.run(read())[call_id]["outcome"] == "transferred"
+
+
+# ---- the agent's transfers (blind) --------------------------------------------------------
+
+async def talking(w, endpoint="2001", number="0701112233"):
+    """A caller of växeln (key 0) in conversation with anna."""
+    ch = Caller(endpoint, number, keys=((3.0, "0"),)).dial(w.pbx)
+    await w.until(lambda: ch.bridge is not None, seconds=60)
+    call_id = w.ctl.calls.on_channel(ch.name).call_id
+    return ch, call_id
+
+
+def test_an_agent_sends_the_caller_to_a_directory_entry_who_answers(tmp_path):
+    async def main():
+        async with World(config_copy(tmp_path)) as w:
+            w.phones["anna"].talk = None
+            phone = operator(w, after=2.0, talk=3.0)
+            music = []
+            w.pbx.listeners.append(lambda h: music.append(dict(h)["Channel"])
+                                   if h[0][1] == "MusicOnHoldStart" else None)
+            w.ctl.agent_login("anna")
+            ch, call_id = await talking(w)
+            target = await w.ctl.transfer(call_id, "anna", "directory:anna-andersson")
+            assert (target.value, target.department) == ("0812345101",
+                                                         "Bygg- och miljöförvaltningen")
+            anna = w.ctl.router.agents["anna"]
+            await w.until(lambda: anna.state is AgentState.WRAP_UP)  # free of the call
+            await w.until(lambda: ch.hungup and not w.ctl.calls, seconds=60)
+            assert story(w, call_id)[-4:] == ["Connected", "TransferStarted", "Transferred",
+                                              "CallEnded"]
+            started = next(e for e in w.events_of(call_id)
+                           if isinstance(e, ev.TransferStarted))
+            assert (started.kind, started.agent, started.department) == (
+                "blind", "anna", "Bygg- och miljöförvaltningen")
+            result = next(e for e in w.events_of(call_id) if isinstance(e, ev.Transferred))
+            assert (result.status, result.answered) == ("ANSWER", True)
+            assert phone.current.dial_string == "0812345101@operator-trunk"
+            assert ch.name in music  # music while it rang
+            assert w.ctl.forwarded["anna"] == (call_id, "Bygg- och miljöförvaltningen")
+    run(main())
+
+
+def test_a_transfer_not_answered_comes_back_to_the_agent_who_made_it(tmp_path):
+    """Busy and unreachable: the caller is offered to anna again at once (her wrap-up
+    ends); the agent leg she had was hung up by the Redirect, a new one rings."""
+    async def main():
+        async with World(config_copy(tmp_path)) as w:
+            w.phones["anna"].talk = None
+            phone = operator(w, Answer("busy"))
+            w.ctl.agent_login("anna")
+            ch, call_id = await talking(w)
+            await w.ctl.transfer(call_id, "anna", "directory:sandra-lind")
+            await w.until(lambda: [e for e in w.events_of(call_id)
+                                   if isinstance(e, ev.Connected)][1:], seconds=60)
+            assert story(w, call_id)[3:] == ["Offered", "Connected", "TransferStarted",
+                                             "Transferred", "Queued", "Offered", "Connected"]
+            result = next(e for e in w.events_of(call_id) if isinstance(e, ev.Transferred))
+            assert (result.status, result.answered) == ("BUSY", False)
+            again = [e for e in w.events_of(call_id) if isinstance(e, ev.Offered)][1]
+            assert again.agent == "anna" and w.phones["anna"].calls == 2
+            # unreachable: the same way back
+            phone.unregister(w.pbx)
+            await w.ctl.transfer(call_id, "anna", "directory:sandra-lind")
+            await w.until(lambda: len([e for e in w.events_of(call_id)
+                                       if isinstance(e, ev.Connected)]) == 3, seconds=60)
+            results = [e.status for e in w.events_of(call_id) if isinstance(e, ev.Transferred)]
+            assert results == ["BUSY", "CHANUNAVAIL"]
+            assert not ch.hungup and w.ctl.router.agents["anna"].state is AgentState.BUSY
+    run(main())
+
+
+def test_an_agent_gone_meanwhile_the_caller_is_first_in_the_line(tmp_path):
+    async def main():
+        async with World(config_copy(tmp_path)) as w:
+            w.phones["anna"].talk = None
+            operator(w, after=None)  # never answers (30 s)
+            w.ctl.agent_login("anna")
+            _, call_id = await talking(w)
+            await w.ctl.transfer(call_id, "anna", "directory:sandra-lind")
+            w.ctl.agent_logout("anna")  # her wrap-up, then gone
+            other = Caller("2002", "0701110002", keys=((3.0, "0"),)).dial(w.pbx)
+            await w.until(lambda: other.moh_class is not None)
+            other_id = w.ctl.calls.on_channel(other.name).call_id
+            await w.until(lambda: call_id in w.ctl.router.calls, seconds=60)
+            assert w.ctl.router.position(call_id) == 1
+            assert w.ctl.router.position(other_id) == 2
+            w.ctl.agent_login("cecilia")
+            await w.until(lambda: any(isinstance(e, ev.Connected) and e.agent == "cecilia"
+                                      for e in w.events_of(call_id)), seconds=60)
+            result = next(e for e in w.events_of(call_id) if isinstance(e, ev.Transferred))
+            assert result.status == "NOANSWER"
+            last = [e for e in w.events_of(call_id) if isinstance(e, ev.Connected)][-1]
+            assert last.agent == "cecilia"
+    run(main())
+
+
+def test_an_agent_sends_the_caller_to_another_group_s_line_keeping_the_wait(tmp_path):
+    async def main():
+        async with World(config_copy(tmp_path)) as w:
+            w.phones["anna"].talk = None
+            w.phones["bo"].answer_after = 8.0  # rings a while: the caller waits with music
+            w.ctl.agent_login("anna")
+            w.ctl.agent_login("bo")  # bygglov's (without him its rule sends callers back)
+            ch, call_id = await talking(w)
+            first = next(e for e in w.events_of(call_id) if isinstance(e, ev.Queued))
+            await w.ctl.transfer(call_id, "anna", "group:bygglov")
+            await w.until(lambda: ch.moh_class is not None, seconds=30)  # waits, music
+            queued = [e for e in w.events_of(call_id) if isinstance(e, ev.Queued)]
+            assert (queued[-1].group, queued[-1].arrival) == ("bygglov", first.arrival)
+            assert w.ctl.router.agents["anna"].state is AgentState.WRAP_UP
+            await w.until(lambda: [e for e in w.events_of(call_id)
+                                   if isinstance(e, ev.Connected)][1:], seconds=60)
+            last = [e for e in w.events_of(call_id) if isinstance(e, ev.Connected)][-1]
+            assert (last.agent, last.group) == ("bo", "bygglov")
+    run(main())
+
+
+def test_only_numbers_the_configuration_allows_and_at_most_the_hour_s_cap(tmp_path):
+    from queues.transfer import TransferRefused
+
+    caps = ("transfer_allowlist: [\"0701234567\"]",
+            "transfer_allowlist: [\"0701234567\"]\ntransfers: {max_per_hour: 1}")
+
+    async def main():
+        async with World(config_copy(tmp_path, caps)) as w:
+            w.phones["anna"].talk = None
+            operator(w, Answer("busy"), Answer("busy"))
+            w.ctl.agent_login("anna")
+            _, call_id = await talking(w)
+            refusals = []
+            for spec in ("number:0900123456", "number:0701112299", "directory:nobody",
+                         "group:nope", "elsewhere:1", "number:07011\n12299"):
+                try:
+                    await w.ctl.transfer(call_id, "anna", spec)
+                except TransferRefused as err:
+                    refusals.append(str(err))
+            assert len(refusals) == 6 and "not in the directory nor in transfer_allowlist" \
+                in refusals[0]
+            await w.ctl.transfer(call_id, "anna", "number:070-123 45 67")  # allowlisted
+            await w.until(lambda: len([e for e in w.events_of(call_id)
+                                       if isinstance(e, ev.Connected)]) == 2, seconds=60)
+            try:
+                await w.ctl.transfer(call_id, "anna", "number:0701234567")
+            except TransferRefused as err:
+                assert "the cap of 1 transfers an hour" in str(err)
+            else:
+                raise AssertionError("the cap let a second external transfer through")
+            await w.ctl.transfer(call_id, "anna", "directory:sandra-lind")  # not external
+    run(main())
+
+
+# ---- the agent's attended transfers -------------------------------------------------------
+
+def consulting(w, call_id):
+    state = w.ctl.calls.get(call_id)
+    return state is not None and state.consult is not None
+
+
+def test_an_attended_transfer_answered_and_handed_over(tmp_path):
+    async def main():
+        async with World(config_copy(tmp_path)) as w:
+            w.phones["anna"].talk = None
+            phone = operator(w, after=2.0, talk=20.0)
+            w.ctl.agent_login("anna")
+            ch, call_id = await talking(w)
+            await w.ctl.transfer(call_id, "anna", "directory:anna-andersson", "attended")
+            await w.until(lambda: ch.moh_class is not None)  # the caller on hold, music
+            state = w.ctl.calls.get(call_id)
+            await w.until(lambda: state.consult is not None and state.consult.answered)
+            assert w.ctl.router.agents["anna"].state is AgentState.BUSY  # still hers
+            await w.ctl.complete_transfer(call_id, "anna")
+            await w.until(lambda: w.ctl.router.agents["anna"].state is AgentState.WRAP_UP)
+            assert ch.bridge is not None and ch.moh_class is None  # with the person now
+            assert w.ctl.forwarded["anna"] == (call_id, "Bygg- och miljöförvaltningen")
+            await w.until(lambda: ch.hungup and not w.ctl.calls, seconds=60)
+            assert story(w, call_id)[-4:] == ["Connected", "TransferStarted", "Transferred",
+                                              "CallEnded"]
+            result = next(e for e in w.events_of(call_id) if isinstance(e, ev.Transferred))
+            assert (result.kind, result.status, result.answered) == ("attended", "ANSWER",
+                                                                      True)
+            assert phone.calls == 1 and w.phones["anna"].calls == 1
+    run(main())
+
+
+def test_an_attended_transfer_not_reached_or_taken_back_brings_the_agent_back(tmp_path):
+    async def main():
+        async with World(config_copy(tmp_path)) as w:
+            w.phones["anna"].talk = None
+            operator(w, Answer("busy"), Answer("answer", 1.0, None))
+            w.ctl.agent_login("anna")
+            ch, call_id = await talking(w)
+            state = w.ctl.calls.get(call_id)
+            await w.ctl.transfer(call_id, "anna", "directory:sandra-lind", "attended")
+            await w.until(lambda: not consulting(w, call_id) and ch.bridge is not None)
+            assert state.phase.value == "connected"
+            # again, answered this time, and the agent takes the caller back
+            await w.ctl.transfer(call_id, "anna", "directory:sandra-lind", "attended")
+            await w.until(lambda: state.consult is not None and state.consult.answered)
+            w.ctl.take_back(call_id, "anna")
+            await w.until(lambda: not consulting(w, call_id) and ch.bridge is not None)
+            results = [(e.status, e.answered) for e in w.events_of(call_id)
+                       if isinstance(e, ev.Transferred)]
+            assert results == [("BUSY", False), ("TAKEN BACK", False)]
+            assert state.phase.value == "connected" and not ch.hungup
+            assert w.ctl.router.agents["anna"].state is AgentState.BUSY
+            w.pbx.endpoints["anna"].hang_up(w.pbx)  # the conversation ends as any does
+            await w.until(lambda: ch.hungup and not w.ctl.calls, seconds=30)
+            ended = next(e for e in w.events_of(call_id) if isinstance(e, ev.CallEnded))
+            assert (ended.hung_up_by, ended.agent) == ("agent", "anna")
+    run(main())
+
+
+def test_an_agent_who_hangs_up_during_an_attended_transfer(tmp_path):
+    """While it rings: the caller first in line (another agent takes them). Once answered:
+    the caller is handed over."""
+    async def main():
+        async with World(config_copy(tmp_path)) as w:
+            w.phones["anna"].talk = None
+            operator(w, Answer("answer", 30.0, None), Answer("answer", 1.0, 5.0))
+            w.ctl.agent_login("anna")
+            ch, call_id = await talking(w)
+            await w.ctl.transfer(call_id, "anna", "directory:sandra-lind", "attended")
+            state = w.ctl.calls.get(call_id)
+            await w.until(lambda: state.consult is not None and state.consult.leg is not None)
+            w.pbx.endpoints["anna"].hang_up(w.pbx)  # while Sandra's phone rings
+            await w.until(lambda: ch.moh_class is not None and state.phase.value == "waiting")
+            assert w.ctl.router.position(call_id) == 1
+            w.ctl.agent_login("cecilia")
+            await w.until(lambda: ch.bridge is not None, seconds=60)
+            last = [e for e in w.events_of(call_id) if isinstance(e, ev.Connected)][-1]
+            assert last.agent == "cecilia"
+            # cecilia consults, Sandra answers, cecilia hangs up: handed over
+            w.phones["cecilia"].talk = None
+            await w.ctl.transfer(call_id, "cecilia", "directory:sandra-lind", "attended")
+            await w.until(lambda: state.consult is not None and state.consult.answered)
+            w.pbx.endpoints["cecilia"].hang_up(w.pbx)
+            await w.until(lambda: ch.hungup and not w.ctl.calls, seconds=60)
+            results = [(e.status, e.answered) for e in w.events_of(call_id)
+                       if isinstance(e, ev.Transferred)]
+            assert results == [("AGENT HUNG UP", False), ("ANSWER", True)]
+    run(main())
+
+
+def test_the_report_counts_the_forwards_by_department_and_whether_they_were_reached(
+        tmp_path):
+    import asyncio
+    import zoneinfo
+
+    from store import report
+    from store.database import Database
+
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+
+    async def main():
+        async with World(config_copy(tmp_path), store=url) as w:
+            w.phones["anna"].talk = None
+            operator(w, Answer("answer", 1.0, 2.0), Answer("busy"))
+            w.ctl.agent_login("anna")
+            for n, to in enumerate(("directory:anna-andersson", "directory:sandra-lind")):
+                ch, call_id = await talking(w, f"200{n}", f"070111000{n}")
+                await w.ctl.transfer(call_id, "anna", to)
+                await w.until(lambda i=call_id: any(isinstance(e, ev.Transferred)
+                                                    for e in w.events_of(i)), seconds=60)
+                if n == 1:  # back with anna: she ends it
+                    await w.until(lambda c=ch: c.bridge is not None, seconds=60)
+                    w.pbx.endpoints["anna"].hang_up(w.pbx)
+                await w.until(lambda c=ch: c.hungup, seconds=60)
+            return w.start
+
+    start = run(main())
+
+    async def read():
+        db = await Database.open(url)
+        try:
+            period = report.Period(start.date(), start.date(),
+                                   zoneinfo.ZoneInfo("Europe/Stockholm"))
+            return report.build(await report.load(db, period), period)
+        finally:
+            await db.close()
+
+    built = asyncio.run(read())
+    assert built.transfers == {"Bygg- och miljöförvaltningen": (1, 1),
+                               "Socialförvaltningen": (1, 0)}
+    assert "Vidarekopplade" in report.text(built)
+    assert 'data-transfers="Socialförvaltningen"' in report.html(built)

@@ -778,3 +778,40 @@ def test_the_directory_is_searched_as_the_agent_types(tmp_path: Path) -> None:
                         "title": "Bygglovshandläggare", "absence": "tillbaka 14:00",
                         "function": False}
     assert unauthorised == 401 and none == []
+
+
+def test_a_transfer_through_the_api_is_the_agent_s_own_and_audited(tmp_path: Path) -> None:
+    from telephony.fakepbx.actors import Phone
+
+    async def main() -> dict[str, Any]:
+        async with World(with_users(tmp_path)) as w:
+            client = await _client(w, Clock())
+            out: dict[str, Any] = {}
+            try:
+                Phone("operator-trunk", answer_after=1.0, talk=2.0).register(w.pbx)
+                w.phones["anna"].talk = None
+                w.ctl.agent_login("anna")
+                ch = Caller("2001", "0701112233", keys=((3.0, "0"),)).dial(w.pbx)
+                await w.until(lambda: ch.bridge is not None, seconds=60)
+                call = w.ctl.calls.on_channel(ch.name).call_id
+                path = f"/api/calls/{call}/transfer"
+                out["bo"] = (await client.post(path, json={"to": "directory:sandra-lind"},
+                                               headers=bearer("bo"))).status
+                out["bad"] = (await client.post(path, json={"to": "number:0900123456"},
+                                                headers=bearer("anna"))).status
+                resp = await client.post(path, json={"to": "directory:sandra-lind"},
+                                         headers=bearer("anna"))
+                out["ok"] = (resp.status, await resp.json())
+                out["audit"] = [(e.who, e.action, e.detail) for e in w.events
+                                if isinstance(e, ev.Audited)
+                                and "transfer" in e.action + e.detail]
+                return out
+            finally:
+                await client.close()
+
+    out = run(main())
+    assert out["bo"] == 403 and out["bad"] == 409
+    assert out["ok"] == (200, {"call": out["ok"][1]["call"], "to": "0812345201",
+                               "name": "Sandra Lind", "department": "Socialförvaltningen"})
+    actions = [a for _, a, _ in out["audit"]]
+    assert actions == ["refused", "transfer refused", "transfer"]

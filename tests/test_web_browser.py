@@ -252,11 +252,21 @@ def test_a_supervisor_puts_a_callback_first_and_cancels_another_by_keyboard(
         assert centre.do(lambda w: sorted(w.ctl.desk.requests)) == sorted([ids[0], ids[2]])
 
 
-def test_an_agent_searches_the_directory_by_keyboard(tmp_path: Path) -> None:
+def test_an_agent_finds_anna_andersson_transfers_the_caller_and_the_wrap_up_says_forwarded(
+        tmp_path: Path) -> None:
     """"and" finds Anna Andersson (and Andreas Åberg), her absence note with her; the count is
-    announced to a screen reader; no WCAG violation with the results shown."""
+    announced to a screen reader. With a caller on the line her row's button sends the caller
+    on (Tab, Enter); the agent's wrap-up then says forwarded, to her department. No WCAG
+    violation with the results shown."""
+    from telephony.fakepbx.actors import Phone
+
     with LiveCentre(with_users(tmp_path)) as centre, chromium() as driver:
+        centre.do(lambda w: Phone("operator-trunk", answer_after=1.0, talk=3.0).register(
+            w.pbx))
+        centre.do(lambda w: w.phones["anna"].__setattr__("talk", None))
         log_in(driver, centre.url, "anna", "/agent")
+        tab_to(driver, "go-login").send_keys(Keys.ENTER)
+        wait_text(driver, "[data-bind=state_text]", "Redo")
         box = tab_to(driver, "directory-q", most=80)
         box.send_keys("and")
         wait_text(driver, "#directory-count", "2 träffar")
@@ -265,7 +275,22 @@ def test_an_agent_searches_the_directory_by_keyboard(tmp_path: Path) -> None:
         assert "tillbaka 14:00" in rows[0].text and "0812345101" in rows[0].text
         assert driver.find_element(By.ID, "directory-count").get_attribute(
             "aria-live") == "polite"
+        assert not driver.find_element(By.ID, "transfer-anna-andersson").is_enabled()
         no_violations(driver, "agent, directory search")
+        caller = Caller("2001", "0701112233", keys=((3.0, "0"),))  # växeln
+        centre.do(lambda w: caller.dial(w.pbx))
+        centre.until(lambda w: w.ctl.router.agents["anna"].state is AgentState.BUSY)
+        WebDriverWait(driver, 20).until(
+            lambda d: d.find_element(By.ID, "transfer-anna-andersson").is_enabled())
         screenshot(driver, "agent-directory-1280x800")
+        tab_to(driver, "transfer-anna-andersson", most=40).send_keys(Keys.ENTER)
+        wait_text(driver, "#directory-count", "Kopplat till Anna Andersson")
+        centre.until(lambda w: w.ctl.router.agents["anna"].state is AgentState.WRAP_UP)
+        WebDriverWait(driver, 20).until(
+            lambda d: d.find_element(By.ID, "reason-forwarded").is_selected())
+        assert driver.find_element(By.ID, "department").get_attribute(
+            "value") == "Bygg- och miljöförvaltningen"
+        no_violations(driver, "agent, wrap-up after a transfer")
+        box = tab_to(driver, "directory-q", most=80)
         box.send_keys(" xyz")
         wait_text(driver, "#directory-count", "Ingen träff.")

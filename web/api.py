@@ -72,6 +72,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         waited=_NUM, attempts=_INT, position={"type": ["integer", "null"]},
         next_in={"type": ["number", "null"]}, agent=_OPT_STR)}),
     "callback_answer": _obj(("id", "action"), id=_STR, action={"enum": ["cancel", "first"]}),
+    "transfer": _obj(("to",), to=_STR, how={"enum": ["blind", "attended"]}),
+    "transfer_step": _obj(("call", "action"), call=_STR,
+                          action={"enum": ["complete", "cancel"]}),
+    "transfer_answer": _obj(("call", "to", "name"), call=_STR, to=_STR, name=_STR,
+                            department=_OPT_STR),
     "directory": _obj(("entries",), entries={"type": "array", "items": _obj(
         ("id", "name", "number"), id=_STR, name=_STR, number=_STR, department=_STR,
         title=_STR, absence=_STR, function=_BOOL)}),
@@ -398,6 +403,62 @@ async def opening(request: web.Request) -> web.Response:
         return refuse(400, str(err))
     audit(request, "opening", f"{group}: {mode}")
     return web.json_response({"group": group, "mode": mode, "open": ctl.opening()[group]})
+
+
+async def transfer(request: web.Request) -> web.Response:
+    """The agent sends their caller on (blind): `to` is directory:<id>, group:<id> or
+    number:<digits>. An agent for their own call; a supervisor for any."""
+    from queues.transfer import TransferRefused
+
+    ctl, user = request.app[CENTRE].controller, who(request)
+    call_id = request.match_info["call"]
+    state = ctl.calls.get(call_id)
+    if state is None:
+        return refuse(404, f"no call {call_id!r} now")
+    if state.agent != user.agent and not user.may("supervisor"):
+        audit(request, "refused", f"transfer {call_id}: not {user.user}'s call")
+        return refuse(403, f"call {call_id} is not {user.user}'s")
+    try:
+        body = await json_body(request)
+        to = text_field(body, "to", 100)
+        how = body.get("how", "blind")
+        if to is None:
+            raise ValueError("to: directory:<id>, group:<id> or number:<digits>")
+        if how not in ("blind", "attended"):
+            raise ValueError("how: blind or attended")
+        target = await ctl.transfer(call_id, state.agent or "", to, how)
+    except (TransferRefused, ValueError) as err:
+        audit(request, "transfer refused", f"{call_id}: {err}")
+        return refuse(409 if isinstance(err, TransferRefused) else 400, str(err))
+    audit(request, "transfer", f"{call_id} to {target.name} ({target.value}), {how}")
+    return web.json_response({"call": call_id, "to": target.value, "name": target.name,
+                              "department": target.department})
+
+
+async def transfer_step(request: web.Request) -> web.Response:
+    """An attended transfer's end: `complete` hands the caller over, `cancel` takes them
+    back. The agent whose transfer it is, or a supervisor."""
+    from queues.transfer import TransferRefused
+
+    ctl, user = request.app[CENTRE].controller, who(request)
+    call_id, action = request.match_info["call"], request.match_info["action"]
+    state = ctl.calls.get(call_id)
+    if state is None or state.consult is None:
+        return refuse(404, f"no transfer of call {call_id!r} under way")
+    agent = state.consult.agent
+    if agent != user.agent and not user.may("supervisor"):
+        return refuse(403, f"the transfer of call {call_id} is not {user.user}'s")
+    try:
+        if action == "complete":
+            await ctl.complete_transfer(call_id, agent)
+        elif action == "cancel":
+            ctl.take_back(call_id, agent)
+        else:
+            return refuse(404, f"no action {action!r}: complete or cancel")
+    except TransferRefused as err:
+        return refuse(409, str(err))
+    audit(request, f"transfer {action}", call_id)
+    return web.json_response({"call": call_id, "action": action})
 
 
 async def directory(request: web.Request) -> web.Response:

@@ -85,6 +85,13 @@ ROUTES = (
     Route("POST", "/api/groups/{group}/overflow", api.overflow, "supervisor",
           "A group's manual overflow switch: its `when: manual` overflow rules apply while on",
           body=S["overflow"], answer=S["overflow_answer"]),
+    Route("POST", "/api/calls/{call}/transfer", api.transfer, "agent",
+          "Send the caller on (blind): to a directory entry, another group's line or a "
+          "number; not reached, they come back to the agent", body=S["transfer"],
+          answer=S["transfer_answer"]),
+    Route("POST", "/api/calls/{call}/transfer/{action}", api.transfer_step, "agent",
+          "An attended transfer's end: complete (hand the caller over) or cancel (take them "
+          "back)", answer=S["transfer_step"]),
     Route("GET", "/api/directory", api.directory, "agent",
           "The directory (katalog) searched as the agent types: ?q=words",
           answer=S["directory"]),

@@ -64,7 +64,7 @@ def _waited(centre: Centre, state: CallState) -> float | None:
 def _call(centre: Centre, state: CallState, *, caller: bool) -> dict[str, Any]:
     config = state.version.config
     group = config.groups.get(state.group or "")
-    out = {"id": state.call_id, "phase": state.phase.value, "group": state.group,
+    out: dict[str, Any] = {"id": state.call_id, "phase": state.phase.value, "group": state.group,
            "group_name": group.name if group is not None else None,
            "waited": _waited(centre, state), "agent": state.agent,
            "path": ivr_words(centre.journal.calls.get(state.call_id, []), config),
@@ -72,6 +72,9 @@ def _call(centre: Centre, state: CallState, *, caller: bool) -> dict[str, Any]:
     if caller:
         out["caller"] = state.caller or None
         out["number"] = state.number
+    if state.consult is not None:  # an attended transfer under way
+        out["consult"] = {"name": state.consult.target.name,
+                          "answered": state.consult.answered}
     return out
 
 
@@ -116,9 +119,12 @@ def agent_view(centre: Centre, agent_id: str) -> dict[str, Any]:
         group = state.version.config.groups.get(state.group or "")
         call = {**_call(centre, state, caller=True),
                 "script": group.script if group is not None else ""}
-    wrapping = None
+    wrapping = forwarded_to = None
     if agent.state is AgentState.WRAP_UP:
         wrapping = ctl.wrapping(agent_id)
+        forwarded = ctl.forwarded.get(agent_id)
+        if forwarded is not None and forwarded[0] == wrapping:
+            forwarded_to = forwarded[1]  # the wrap-up's department, filled in
     known = config.agents.get(agent_id)
     return {
         "view": "agent", "agent": agent_id, "name": agent.name or agent_id,
@@ -127,7 +133,7 @@ def agent_view(centre: Centre, agent_id: str) -> dict[str, Any]:
         "groups": [{"id": gid, "name": config.groups[gid].name if gid in config.groups
                     else gid, "level": level, "serving": gid in agent.memberships}
                    for gid, level in (known.groups.items() if known else ())],
-        "call": call, "wrap_up_call": wrapping,
+        "call": call, "wrap_up_call": wrapping, "forwarded_to": forwarded_to,
         "pause_reasons": list(config.web.pause_reasons),
     }
 

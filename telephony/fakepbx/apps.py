@@ -123,7 +123,11 @@ async def run(pbx: FakePbx, ch: Channel, app: str, data: str) -> bool | None:
             # ended the other)
             other.ends_with_bridge = True
         br = pbx.bridge(other, ch)
-        await br.ended.wait()
+        while True:
+            await br.ended.wait()
+            if ch.bridge is None or ch.bridge is br:
+                break
+            br = ch.bridge  # moved into another bridge (AMI Bridge): the app goes on there
     else:
         raise NotImplementedError(f"the fake PBX has no application {app!r}")
     return None

@@ -303,6 +303,24 @@ class FakePbx:
                 elif isinstance(interrupt, BridgeInterrupt):
                     bridge = interrupt.bridge
 
+    def redirect(self, ch: Channel, context: str, exten: str, priority: int, *,
+                 keep: Channel | None = None) -> None:
+        """AMI Redirect: the channel goes on at the place given. Out of a bridge first: the
+        bridge ends, and the other side hangs up as a Bridge application's leg does, unless it
+        is `keep` (redirected too)."""
+        br = ch.bridge
+        if br is not None:
+            others = [c for c in br.members if c is not ch]
+            self._quit_bridge(ch)
+            for other in others:
+                self._quit_bridge(other)
+                if other is not keep and (other.application == "Bridge"
+                                          or other.ends_with_bridge):
+                    self.hangup_nowait(other, 16)
+            self.emit("BridgeDestroy", "call,all", br.block())
+            br.ended.set()
+        self.interrupt(ch, JumpInterrupt(context, exten, priority, "redirect"))
+
     def interrupt(self, ch: Channel, why: Interrupt) -> None:
         """Cuts the channel's running application short (see the module docstring)."""
         if ch.task is None or ch.task.done():
@@ -394,11 +412,21 @@ class FakePbx:
         br = Bridge()
         self.emit("BridgeCreate", "call,all", br.block())
         for ch in (a, b):
+            old = ch.bridge
+            if old is not None:  # moved out of the bridge it is in (the AMI Bridge action)
+                self._quit_bridge(ch)
+                ch.bridge = br  # its Bridge application goes on in the new one
+                if len(old.members) <= 1:  # left alone: that bridge ends
+                    for other in list(old.members):
+                        self._quit_bridge(other)
+                    self.emit("BridgeDestroy", "call,all", old.block())
+                    old.ended.set()
             self.moh_stop(ch)
             if not keep_lease:
                 self.clear_lease(ch)  # bridging swaps the channel: TIMEOUT(absolute) is lost
             running = ch.task is not None and not ch.task.done()
-            if running and ch.task is not asyncio.current_task() and ch.application != "Bridge":
+            if running and ch.task is not asyncio.current_task() and ch.application != "Bridge" \
+                    and old is None:  # one moved goes on waiting where it was pulled in
                 self.interrupt(ch, BridgeInterrupt(br))
                 if ch.runs_dialplan:
                     ch.priority += 1  # out of dialplan: it goes on at the next priority
@@ -497,8 +525,11 @@ class FakePbx:
             br.members.remove(other)
             other.hearing.end(self.now())
             self.emit("BridgeLeave", "call,all", [*br.block(), *other.block()])
-            if other.application == "Bridge" or other.ends_with_bridge:
-                self.hangup_nowait(other, 16)  # an agent leg bridged by the Bridge application
+            if (other.application == "Bridge" and not other.runs_dialplan) \
+                    or other.ends_with_bridge:
+                # a leg originated to run the Bridge application has nothing to go on to; one
+                # running Bridge() in its dialplan goes on at its next priority
+                self.hangup_nowait(other, 16)
         self.emit("BridgeDestroy", "call,all", br.block())
         br.ended.set()
 
@@ -651,6 +682,13 @@ class FakePbx:
                 elif isinstance(interrupt, HangupInterrupt):
                     cause = interrupt.cause
                     break
+                elif isinstance(interrupt, JumpInterrupt):
+                    # redirected (with ExtraChannel: t1 b2, t4): from now on it runs dialplan
+                    ch.context, ch.exten = interrupt.context, interrupt.exten
+                    ch.priority, ch.application = interrupt.priority, ""
+                    ch.runs_dialplan, ch.ends_with_bridge = True, False
+                    await self._run(ch)
+                    return
                 else:
                     raise
         await self.hangup(ch, cause, own=False)

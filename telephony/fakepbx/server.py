@@ -18,7 +18,7 @@ from typing import Any
 
 from telephony.ami_codec import AmiParser, Message, encode
 from telephony.fakepbx import agi
-from telephony.fakepbx.channel import Channel, JumpInterrupt
+from telephony.fakepbx.channel import Channel
 from telephony.fakepbx.manager_conf import AmiUser
 from telephony.fakepbx.pbx import FakePbx, OriginateRequest
 
@@ -338,6 +338,9 @@ async def _getvar(s: AmiSession, msg: Message) -> None:
 
 
 async def _redirect(s: AmiSession, msg: Message) -> None:
+    """Redirect, and with ExtraChannel a dual one (sip-traces/t1 b1, b2; t4): a channel taken
+    out of a bridge leaves it, and the other side, left alone, is hung up unless it is the
+    ExtraChannel redirected with it."""
     ch = _channel(s, msg)
     if ch is None:
         return
@@ -346,7 +349,22 @@ async def _redirect(s: AmiSession, msg: Message) -> None:
     if s.pbx.dialplan.find(context, exten) is None:
         s.respond(msg, "Error", ("Message", "Extension does not exist."))
         return
-    s.pbx.interrupt(ch, JumpInterrupt(context, exten, priority, "redirect"))
+    extra = None
+    if msg.get("ExtraChannel"):
+        extra = _channel(s, msg, "ExtraChannel")
+        if extra is None:
+            return
+        extra_context = msg.get("ExtraContext", "") or context
+        extra_exten = msg.get("ExtraExten", "") or exten
+        extra_priority = int(msg.get("ExtraPriority") or priority)
+        if s.pbx.dialplan.find(extra_context, extra_exten) is None:
+            s.respond(msg, "Error", ("Message", "Extension does not exist."))
+            return
+    s.pbx.redirect(ch, context, exten, priority, keep=extra)
+    if extra is not None:
+        s.pbx.redirect(extra, extra_context, extra_exten, extra_priority, keep=ch)
+        s.respond(msg, "Success", ("Message", "Dual Redirect successful"))
+        return
     s.respond(msg, "Success", ("Message", "Redirect successful"))
 
 

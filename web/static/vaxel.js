@@ -112,6 +112,10 @@ function agentPage() {
   let historyOf = null;
 
   $("#go-ready").addEventListener("click", () => act(() => api("POST", `/api/agents/${agent}/ready`)));
+  $("#transfer-complete").addEventListener("click", () => lastCall && act(() =>
+    api("POST", `/api/calls/${encodeURIComponent(lastCall)}/transfer/complete`)));
+  $("#transfer-cancel").addEventListener("click", () => lastCall && act(() =>
+    api("POST", `/api/calls/${encodeURIComponent(lastCall)}/transfer/cancel`)));
   $("#go-login").addEventListener("click", () => act(() => api("POST", `/api/agents/${agent}/login`)));
   $("#go-logout").addEventListener("click", () => act(() => api("POST", `/api/agents/${agent}/logout`)));
   $("#go-pause").addEventListener("click", () => act(() => api("POST", `/api/agents/${agent}/pause`, {reason: reasons.value})));
@@ -192,10 +196,16 @@ function agentPage() {
     $("#earlier-none").hidden = data.contacts.length > 0;
   }
 
-  // The directory as the agent types: the newest answer wins, the count is announced.
+  // The directory as the agent types: the newest answer wins, the count is announced. With
+  // a caller on the line, each entry has a button that sends the caller on to it.
   const query = $("#directory-q");
   let asked = 0;
   let pause = null;
+  let talking = null;  // the call in conversation now
+  let prefilled = null;  // the call whose wrap-up was filled in after a transfer
+  function transferButtons() {
+    for (const b of document.querySelectorAll("#directory button")) b.disabled = !talking;
+  }
   query.addEventListener("input", () => {
     clearTimeout(pause);
     pause = setTimeout(async () => {
@@ -219,8 +229,20 @@ function agentPage() {
         cell(row, e.department || "–");
         cell(row, e.number);
         cell(row, e.absence || "");
+        const send = button(T.transfer, `${T.transfer}: ${e.name}`, async () => {
+          const done = await act(() => api("POST", `/api/calls/${encodeURIComponent(talking)}/transfer`,
+                                           {to: `directory:${e.id}`}));
+          if (done) set($("#directory-count"), format(T.transferred_to, {name: done.name}));
+        });
+        send.id = `transfer-${e.id}`;
+        const consult = button(T.consult, `${T.consult}: ${e.name}`, () => act(() =>
+          api("POST", `/api/calls/${encodeURIComponent(talking)}/transfer`,
+              {to: `directory:${e.id}`, how: "attended"})));
+        consult.id = `consult-${e.id}`;
+        cell(row, "").append(send, consult);
         tbody.appendChild(row);
       }
+      transferButtons();
       table.hidden = data.entries.length === 0;
       set($("#directory-count"), data.entries.length
         ? format(T.directory_found, {n: data.entries.length}) : T.directory_none);
@@ -239,7 +261,22 @@ function agentPage() {
     $("#go-login").disabled = v.state !== "logged_out";
     $("#go-logout").disabled = v.state === "logged_out";
     const call = v.call;
+    talking = call && call.phase === "connected" ? call.id : null;
+    transferButtons();
+    if (v.forwarded_to && v.wrap_up_call && prefilled !== v.wrap_up_call) {
+      prefilled = v.wrap_up_call;  // sent on: the wrap-up says forwarded, and to whom
+      $("#reason-forwarded").checked = true;
+      $("#department").value = v.forwarded_to;
+      $("#department").required = true;
+    }
     $("#call").hidden = !call;
+    const consult = call && call.consult;
+    $("#consult").hidden = !consult;
+    if (consult) {
+      set($("#consult-state"), format(consult.answered ? T.consulting : T.consult_ringing,
+                                      {name: consult.name}));
+      $("#transfer-complete").disabled = !consult.answered;
+    }
     $("#no-call").hidden = !!call;
     if (call) {
       bind($("#call"), {caller: call.caller || T.withheld, group_name: call.group_name || call.group || "–",
@@ -492,7 +529,9 @@ function adminPage() {
     const current = choice.value;
     choice.replaceChildren(...data.files.map((f) => new Option(f.name, f.name)));
     for (const name of Object.keys(edits)) if (!(name in files)) choice.appendChild(new Option(name, name));
-    choice.value = current && [...choice.options].some((o) => o.value === current) ? current : (data.files[0] || {}).name;
+    // the main file first (vaxel.yaml), not the first by name (katalog.yaml, users.yaml)
+    const main = data.files.find((f) => f.name === "vaxel.yaml") || data.files[0] || {};
+    choice.value = current && [...choice.options].some((o) => o.value === current) ? current : main.name;
     show(choice.value);
     const tbody = $("#versions").tBodies[0];
     tbody.replaceChildren(...data.versions.map((v) => {
