@@ -433,3 +433,26 @@ def test_the_report_counts_the_forwards_by_department_and_whether_they_were_reac
                                "Socialförvaltningen": (1, 0)}
     assert "Vidarekopplade" in report.text(built)
     assert 'data-transfers="Socialförvaltningen"' in report.html(built)
+
+
+def test_an_attended_transfer_not_answered_or_unreachable_brings_the_agent_back(tmp_path):
+    async def main():
+        async with World(config_copy(tmp_path)) as w:
+            w.phones["anna"].talk = None
+            phone = operator(w, after=None)  # never answers (30 s)
+            w.ctl.agent_login("anna")
+            ch, call_id = await talking(w)
+            await w.ctl.transfer(call_id, "anna", "directory:sandra-lind", "attended")
+            await w.until(lambda: not consulting(w, call_id) and ch.bridge is not None,
+                          seconds=60)
+            phone.unregister(w.pbx)
+            await w.ctl.transfer(call_id, "anna", "number:0701234567", "attended")
+            await w.until(lambda: not consulting(w, call_id) and ch.bridge is not None,
+                          seconds=60)
+            results = [(e.target, e.status) for e in w.events_of(call_id)
+                       if isinstance(e, ev.Transferred)]
+            # the Originate's reasons (FACTS: 3 no answer; 0 for a phone not registered)
+            assert results == [("0812345201", "NO ANSWER"), ("0701234567", "FAILED")]
+            assert w.ctl.calls.get(call_id).phase.value == "connected"
+            assert w.ctl.router.agents["anna"].state is AgentState.BUSY
+    run(main())

@@ -135,6 +135,7 @@ def agent_view(centre: Centre, agent_id: str) -> dict[str, Any]:
                    for gid, level in (known.groups.items() if known else ())],
         "call": call, "wrap_up_call": wrapping, "forwarded_to": forwarded_to,
         "pause_reasons": list(config.web.pause_reasons),
+        "all_groups": [{"id": gid, "name": g.name} for gid, g in config.groups.items()],
     }
 
 

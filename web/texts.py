@@ -131,6 +131,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "directory": ("Katalog", "Directory"),
     "transfer": ("Koppla", "Transfer"),
     "consult": ("Konsultera", "Consult"),
+    "transfer_number": ("Koppla till nummer", "Transfer to a number"),
+    "transfer_group": ("Koppla till gruppens kö", "Transfer to a group's line"),
     "consulting": ("Du rådfrågar {name}; den som ringer väntar med musik.",
                    "You are consulting {name}; the caller waits with music."),
     "consult_ringing": ("Det ringer hos {name}; den som ringer väntar med musik.",

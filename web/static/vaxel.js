@@ -204,8 +204,16 @@ function agentPage() {
   let talking = null;  // the call in conversation now
   let prefilled = null;  // the call whose wrap-up was filled in after a transfer
   function transferButtons() {
-    for (const b of document.querySelectorAll("#directory button")) b.disabled = !talking;
+    for (const b of document.querySelectorAll("#directory button, #transfer-number-go, #transfer-group-go")) {
+      b.disabled = !talking;
+    }
   }
+  async function transferTo(to) {
+    const done = await act(() => api("POST", `/api/calls/${encodeURIComponent(talking)}/transfer`, {to}));
+    if (done) set($("#directory-count"), format(T.transferred_to, {name: done.name}));
+  }
+  $("#transfer-number-go").addEventListener("click", () => talking && transferTo(`number:${$("#transfer-number").value}`));
+  $("#transfer-group-go").addEventListener("click", () => talking && transferTo(`group:${$("#transfer-group").value}`));
   query.addEventListener("input", () => {
     clearTimeout(pause);
     pause = setTimeout(async () => {
@@ -253,6 +261,10 @@ function agentPage() {
     bind(document, {name: v.name, state_text: stateText(v.state), reason: v.reason ? `(${v.reason})` : "",
                     in_state: duration(v.in_state)});
     groupChoice(v.groups);
+    const targets = $("#transfer-group");
+    if (targets.options.length !== v.all_groups.length) {
+      targets.replaceChildren(...v.all_groups.map((g) => new Option(g.name, g.id)));
+    }
     if (reasons.options.length !== v.pause_reasons.length) {
       reasons.replaceChildren(...v.pause_reasons.map((r) => new Option(r, r)));
     }
