@@ -456,3 +456,80 @@ def test_an_attended_transfer_not_answered_or_unreachable_brings_the_agent_back(
             assert w.ctl.calls.get(call_id).phase.value == "connected"
             assert w.ctl.router.agents["anna"].state is AgentState.BUSY
     run(main())
+
+
+def test_the_fake_pbx_redirects_and_bridges_as_asterisk_22_did():
+    """sip-traces/t1 and t4 replayed for what the transfers use: a Redirect of the caller out of
+    a conversation, after which the agent's leg is hung up with the recording's cause (16,
+    t1 b1); a dual Redirect (`Dual Redirect successful`, both legs into AGI, t4 h2); an AMI
+    Bridge of the two (`Channels have been bridged`, both enter it)."""
+    import asyncio
+
+    from telephony.ami_link import AmiLink
+    from telephony.dialplan import load_settings, render_extensions
+    from telephony.fakepbx import AmiServer, Dialplan, FakePbx
+    from telephony.fakepbx.pbx import OriginateRequest
+
+    from . import virtual_clock
+    from .replay import load, trace_path
+    from .world import EXAMPLE
+
+    said = {r.msg.get("Message") for name in ("t1_blind_transfer", "t4_hold_mute")
+            for r in load(trace_path(name)) if r.received and r.msg.get("Response")}
+    agent_causes = {r.msg.get("Cause") for r in load(trace_path("t1_blind_transfer"))
+                    if r.received and r.msg.event == "Hangup"
+                    and r.msg.get("Channel", "").startswith("PJSIP/1001-")}
+
+    async def main():
+        pbx = FakePbx(Dialplan.parse(render_extensions(load_settings(EXAMPLE))))
+        Phone("anna", answer_after=0.5).register(pbx)
+        seen = []
+        pbx.listeners.append(lambda h: seen.append(dict(h)))
+        server = AmiServer(pbx)
+        link = AmiLink("127.0.0.1", await server.start(), "vaxel", "vaxel-secret")
+        await link.start()
+
+        async def talk(leg):
+            await pbx.originate(OriginateRequest("PJSIP/anna", application="Bridge",
+                                                 data=caller.name, channel_id=leg),
+                                lambda h: None)
+            await asyncio.sleep(0.5)
+            assert caller.bridge is not None
+
+        try:
+            caller = Caller("2001", "0701112233").dial(pbx)
+            await asyncio.sleep(1.0)  # in AGI in vaxel-inbound
+            await talk("vx-leg-1")
+            alone = await link.action("Redirect", [
+                ("Channel", caller.name), ("Context", "vaxel-hold"), ("Exten", "s"),
+                ("Priority", "1")])
+            await asyncio.sleep(0.5)
+            gone = [e.get("Cause") for e in seen if e.get("Event") == "Hangup"
+                    and e.get("Uniqueid") == "vx-leg-1"]
+            await talk("vx-leg-2")
+            held = await link.action("Redirect", [
+                ("Channel", caller.name), ("Context", "vaxel-hold"), ("Exten", "s"),
+                ("Priority", "1"), ("ExtraChannel", "vx-leg-2"),
+                ("ExtraContext", "vaxel-agent-hold"), ("ExtraExten", "s"),
+                ("ExtraPriority", "1")])
+            await asyncio.sleep(0.5)
+            agent = pbx.find("vx-leg-2")
+            started = {e["Channel"] for e in seen if e.get("Event") == "AsyncAGIStart"
+                       and e.get("Context") in ("vaxel-hold", "vaxel-agent-hold")}
+            bridged = await link.action("Bridge", [("Channel1", caller.name),
+                                                   ("Channel2", "vx-leg-2"), ("Tone", "no")])
+            await asyncio.sleep(0.5)
+            both_in = caller.bridge is not None and caller.bridge is agent.bridge
+            return (alone.get("Message"), gone, held.get("Message"), started, agent.name,
+                    bridged.get("Message"), both_in, caller)
+        finally:
+            await link.close()
+            await server.stop()
+            await pbx.close()
+
+    alone, gone, held, started, agent, bridged, both_in, caller = virtual_clock.run(main())
+    assert alone == "Redirect successful" and alone in said
+    assert gone == ["16"] and agent_causes == {"16"}  # t1 b1: the agent's leg hung up
+    assert held == "Dual Redirect successful" and held in said
+    assert started == {caller.name, agent}  # both legs in AGI (t4 h2)
+    assert bridged == "Channels have been bridged" and bridged in said and both_in
