@@ -1283,6 +1283,7 @@ class Controller:
                     and self.calls.on_channel(listed.channel) is None):
                 self._adopt(listed)
         self.desk.reconcile(listing)
+        self.consults.reconcile(listing)
 
     def _adopt(self, listed: ListedChannel) -> None:
         """A caller of ours from before a restart: back in line where they were, or (still in

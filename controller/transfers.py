@@ -31,6 +31,7 @@ from controller import events as ev
 from queues.lifecycle import CallEvent, CallPhase
 from queues.transfer import Target, TransferRefused
 from telephony.errors import TelephonyError
+from telephony.port import ListedChannel
 
 if TYPE_CHECKING:
     from controller.engine import CallState, Controller
@@ -190,6 +191,27 @@ class Consults:
         state.agent = None
         if agent in ctl.router.agents and ctl.router.agents[agent].call_id == state.call_id:
             ctl._apply(ctl.router.call_ended(agent, ctl.now()))
+
+    def reconcile(self, listing: list[ListedChannel]) -> None:
+        """After a (re)connect: what the consultations did while vaxel could not see. The
+        agent's leg gone: as if they hung up; the person's leg gone (or never answered): the
+        agent back with the caller; the agent's leg bridged: the person answered."""
+        listed = {c.uniqueid: c for c in listing}
+        for state in list(self.ctl.calls):
+            consult = state.consult
+            if state.phase is not CallPhase.HELD or consult is None:
+                continue
+            agent = listed.get(state.agent_leg or "")
+            if agent is None:
+                self.agent_gone(state)
+            elif consult.leg is not None and consult.leg not in listed:
+                self._legs.pop(consult.leg, None)
+                consult.ended = consult.ended or "gone while the link was down"
+                if agent.in_agi:  # back in AGI already (its AgentHeld came unseen)
+                    consult.agent_channel = agent.channel
+                    self.ctl._spawn(self._resume(state))
+            elif consult.leg is not None and agent.bridged:
+                consult.answered = True
 
     def take_back(self, state: CallState) -> None:
         """The agent takes the caller back: the consulted leg is hung up (or never dialled)."""

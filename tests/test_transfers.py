@@ -533,3 +533,25 @@ def test_the_fake_pbx_redirects_and_bridges_as_asterisk_22_did():
     assert held == "Dual Redirect successful" and held in said
     assert started == {caller.name, agent}  # both legs in AGI (t4 h2)
     assert bridged == "Channels have been bridged" and bridged in said and both_in
+
+
+def test_an_attended_transfer_through_an_ami_blackout(tmp_path):
+    """The person answers, then hangs up while the link is down: the agent's leg came back
+    into AGI unseen; at the resync the agent is put with the caller again."""
+    async def main():
+        async with World(config_copy(tmp_path)) as w:
+            w.phones["anna"].talk = None
+            operator(w, after=1.0, talk=4.0)  # the person hangs up after 4 s of talk
+            w.ctl.agent_login("anna")
+            ch, call_id = await talking(w)
+            state = w.ctl.calls.get(call_id)
+            await w.ctl.transfer(call_id, "anna", "directory:sandra-lind", "attended")
+            await w.until(lambda: state.consult is not None and state.consult.answered)
+            w.server.unreachable_for(8.0)
+            await w.until(lambda: not consulting(w, call_id) and ch.bridge is not None,
+                          seconds=60)
+            result = next(e for e in w.events_of(call_id) if isinstance(e, ev.Transferred))
+            assert (result.status, result.answered) == ("GONE WHILE THE LINK WAS DOWN", False)
+            assert state.phase.value == "connected"
+            assert ch.bridge is w.pbx.find(state.agent_leg).bridge
+    run(main())
