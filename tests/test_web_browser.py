@@ -134,9 +134,9 @@ def test_the_wallboard_moves_live_when_a_call_arrives_and_is_answered(tmp_path: 
         screenshot(driver, "wallboard-waiting-1920x1080")
         centre.do(lambda w: w.ctl.agent_login("anna"))
         WebDriverWait(driver, 20).until(
-            lambda d: d.find_elements(By.CSS_SELECTOR, f"{row} td")[6].text == "1")  # talking
+            lambda d: d.find_elements(By.CSS_SELECTOR, f"{row} td")[7].text == "1")  # talking
         cells = [c.text for c in driver.find_elements(By.CSS_SELECTOR, f"{row} td")]
-        assert cells[0] == "0"  # nobody waiting now
+        assert cells[0] == "0" and cells[1] == "0"  # nobody waiting now, no callback
         no_violations(driver, "wallboard, a call answered")
         screenshot(driver, "wallboard-1920x1080")
 

@@ -164,6 +164,7 @@ def _groups(centre: Centre) -> list[dict[str, Any]]:
         row = {
             "id": gid, "name": group.name, "open": opening.get(gid, True),
             "manual": gid in ctl.manual, "waiting": len(waiting), "longest_wait": longest,
+            "callbacks": sum(1 for r in ctl.desk.requests.values() if r.group == gid),
             "overflow": ctl.overflowing(gid) if gid in ctl.router.group_ids() else False,
             "can_overflow": any(rule.when == "manual" for rule in group.overflow),
             "ready": states.count(AgentState.READY),

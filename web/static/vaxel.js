@@ -315,7 +315,7 @@ function agentPage() {
 function groupRow(g) {
   const row = document.createElement("tr");
   cell(row, "", true);
-  for (let i = 0; i < 10; i++) cell(row, "");
+  for (let i = 0; i < 11; i++) cell(row, "");
   return row;
 }
 
@@ -340,9 +340,10 @@ function wallboardPage() {
       row.className = `level-${g.level}${g.open ? "" : " closed"}`;
       const c = row.children;
       set(c[0], g.name + (g.open ? "" : ` (${T.closed})`) + levelText(g.level));
-      set(c[1], g.waiting); set(c[2], duration(g.longest_wait)); set(c[3], g.answered);
-      set(c[4], pct(g.goal)); set(c[5], pct(g.service_level)); set(c[6], g.ready);
-      set(c[7], g.talking); set(c[8], g.wrap_up); set(c[9], g.paused); set(c[10], pct(g.partner));
+      set(c[1], g.waiting); set(c[2], g.callbacks); set(c[3], duration(g.longest_wait));
+      set(c[4], g.answered); set(c[5], pct(g.goal)); set(c[6], pct(g.service_level));
+      set(c[7], g.ready); set(c[8], g.talking); set(c[9], g.wrap_up); set(c[10], g.paused);
+      set(c[11], pct(g.partner));
     });
     const alarms = v.groups.flatMap((g) => g.alarms.map((a) => `${g.name}: ${alarmText(a, v.goal)}`));
     const list = $("#alarms");
