@@ -34,10 +34,8 @@ def folder(tmp_path, *more, append=""):
 
 
 def trunk(w, *script, after=1.0, talk=20.0):
-    """The operator's trunk: the citizens called back answer through it."""
-    phone = Phone("operator-trunk", answer_after=after, talk=talk, script=list(script))
-    phone.register(w.pbx)
-    return phone
+    """The citizens called back answer through the operator's trunk, talking 20 s."""
+    return w.operator_trunk(*script, after=after, talk=talk)
 
 
 def of(w, cls, call_id=None):

@@ -17,12 +17,6 @@ TRANSFER = ('''      "2": {message: avfall-info}
 KEYS = ((3.0, "4"), (6.0, "3"))  # gata, park och avfall; 3
 
 
-def operator(w, *script, after=1.0, talk=4.0):
-    phone = Phone("operator-trunk", answer_after=after, talk=talk, script=list(script))
-    phone.register(w.pbx)
-    return phone
-
-
 def story(w, call_id):
     return [type(e).__name__ for e in w.events_of(call_id)
             if not isinstance(e, ev.IvrStep | ev.Announced)]
@@ -31,7 +25,7 @@ def story(w, call_id):
 def test_a_menu_s_transfer_reaches_the_number_with_music_while_it_rings(tmp_path):
     async def main():
         async with World(config_copy(tmp_path, TRANSFER)) as w:
-            phone = operator(w, after=3.0)
+            phone = w.operator_trunk(after=3.0)
             music = []
             w.pbx.listeners.append(lambda h: music.append(dict(h)["Channel"])
                                    if h[0][1] == "MusicOnHoldStart" else None)
@@ -55,7 +49,7 @@ def test_busy_no_answer_and_unreachable_each_go_on_never_a_dead_end(tmp_path):
     unreachable: the same; every caller ends talking to someone or hearing why not."""
     async def main():
         async with World(config_copy(tmp_path, TRANSFER)) as w:
-            phone = operator(w, Answer("busy"), Answer("never"))
+            phone = w.operator_trunk(Answer("busy"), Answer("never"))
             w.phones["anna"].talk = 2.0
             w.ctl.agent_login("anna")
             results = []
@@ -84,7 +78,7 @@ def test_the_duty_line_out_of_hours_instead_of_the_closed_message(tmp_path):
     answer, they hear the closed message, and the call log says closed."""
     async def main():
         async with World(config_copy(tmp_path)) as w:
-            phone = operator(w, Answer("answer", 1.0, 3.0), Answer("never"))
+            phone = w.operator_trunk(Answer("answer", 1.0, 3.0), Answer("never"))
             w.ctl.set_opening("felanmalan", "closed")
             played = []
             w.pbx.listeners.append(lambda h: played.append(dict(h).get("Command", ""))
@@ -123,7 +117,7 @@ def test_callers_still_waiting_at_closing_time_go_to_the_duty_line(tmp_path):
     async def main():
         async with World(config_copy(tmp_path, EARLY_CLOSE, NO_RULES),
                          start=dt.datetime(2026, 11, 24, 15, 59), store=url) as w:
-            phone = operator(w, talk=5.0)
+            phone = w.operator_trunk(talk=5.0)
             w.ctl.agent_login("bo")
             w.ctl.agent_pause("bo", "lunch")
             ch = Caller("2001", "0701112233", keys=FELANMALAN).dial(w.pbx)
@@ -164,7 +158,7 @@ def test_an_agent_sends_the_caller_to_a_directory_entry_who_answers(tmp_path):
     async def main():
         async with World(config_copy(tmp_path)) as w:
             w.phones["anna"].talk = None
-            phone = operator(w, after=2.0, talk=3.0)
+            phone = w.operator_trunk(after=2.0, talk=3.0)
             music = []
             w.pbx.listeners.append(lambda h: music.append(dict(h)["Channel"])
                                    if h[0][1] == "MusicOnHoldStart" else None)
@@ -196,7 +190,7 @@ def test_a_transfer_not_answered_comes_back_to_the_agent_who_made_it(tmp_path):
     async def main():
         async with World(config_copy(tmp_path)) as w:
             w.phones["anna"].talk = None
-            phone = operator(w, Answer("busy"))
+            phone = w.operator_trunk(Answer("busy"))
             w.ctl.agent_login("anna")
             ch, call_id = await talking(w)
             await w.ctl.transfer(call_id, "anna", "directory:sandra-lind")
@@ -223,7 +217,7 @@ def test_an_agent_gone_meanwhile_the_caller_is_first_in_the_line(tmp_path):
     async def main():
         async with World(config_copy(tmp_path)) as w:
             w.phones["anna"].talk = None
-            operator(w, after=None)  # never answers (30 s)
+            w.operator_trunk(after=None)  # never answers (30 s)
             w.ctl.agent_login("anna")
             _, call_id = await talking(w)
             await w.ctl.transfer(call_id, "anna", "directory:sandra-lind")
@@ -274,7 +268,7 @@ def test_only_numbers_the_configuration_allows_and_at_most_the_hour_s_cap(tmp_pa
     async def main():
         async with World(config_copy(tmp_path, caps)) as w:
             w.phones["anna"].talk = None
-            operator(w, Answer("busy"), Answer("busy"))
+            w.operator_trunk(Answer("busy"), Answer("busy"))
             w.ctl.agent_login("anna")
             _, call_id = await talking(w)
             refusals = []
@@ -310,7 +304,7 @@ def test_an_attended_transfer_answered_and_handed_over(tmp_path):
     async def main():
         async with World(config_copy(tmp_path)) as w:
             w.phones["anna"].talk = None
-            phone = operator(w, after=2.0, talk=20.0)
+            phone = w.operator_trunk(after=2.0, talk=20.0)
             w.ctl.agent_login("anna")
             ch, call_id = await talking(w)
             await w.ctl.transfer(call_id, "anna", "directory:anna-andersson", "attended")
@@ -336,7 +330,7 @@ def test_an_attended_transfer_not_reached_or_taken_back_brings_the_agent_back(tm
     async def main():
         async with World(config_copy(tmp_path)) as w:
             w.phones["anna"].talk = None
-            operator(w, Answer("busy"), Answer("answer", 1.0, None))
+            w.operator_trunk(Answer("busy"), Answer("answer", 1.0, None))
             w.ctl.agent_login("anna")
             ch, call_id = await talking(w)
             state = w.ctl.calls.get(call_id)
@@ -366,7 +360,7 @@ def test_an_agent_who_hangs_up_during_an_attended_transfer(tmp_path):
     async def main():
         async with World(config_copy(tmp_path)) as w:
             w.phones["anna"].talk = None
-            operator(w, Answer("answer", 30.0, None), Answer("answer", 1.0, 5.0))
+            w.operator_trunk(Answer("answer", 30.0, None), Answer("answer", 1.0, 5.0))
             w.ctl.agent_login("anna")
             ch, call_id = await talking(w)
             await w.ctl.transfer(call_id, "anna", "directory:sandra-lind", "attended")
@@ -404,7 +398,7 @@ def test_the_report_counts_the_forwards_by_department_and_whether_they_were_reac
     async def main():
         async with World(config_copy(tmp_path), store=url) as w:
             w.phones["anna"].talk = None
-            operator(w, Answer("answer", 1.0, 2.0), Answer("busy"))
+            w.operator_trunk(Answer("answer", 1.0, 2.0), Answer("busy"))
             w.ctl.agent_login("anna")
             for n, to in enumerate(("directory:anna-andersson", "directory:sandra-lind")):
                 ch, call_id = await talking(w, f"200{n}", f"070111000{n}")
@@ -439,7 +433,7 @@ def test_an_attended_transfer_not_answered_or_unreachable_brings_the_agent_back(
     async def main():
         async with World(config_copy(tmp_path)) as w:
             w.phones["anna"].talk = None
-            phone = operator(w, after=None)  # never answers (30 s)
+            phone = w.operator_trunk(after=None)  # never answers (30 s)
             w.ctl.agent_login("anna")
             ch, call_id = await talking(w)
             await w.ctl.transfer(call_id, "anna", "directory:sandra-lind", "attended")
@@ -541,7 +535,7 @@ def test_an_attended_transfer_through_an_ami_blackout(tmp_path):
     async def main():
         async with World(config_copy(tmp_path)) as w:
             w.phones["anna"].talk = None
-            operator(w, after=1.0, talk=4.0)  # the person hangs up after 4 s of talk
+            w.operator_trunk(after=1.0, talk=4.0)  # the person hangs up after 4 s of talk
             w.ctl.agent_login("anna")
             ch, call_id = await talking(w)
             state = w.ctl.calls.get(call_id)

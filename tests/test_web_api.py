@@ -690,8 +690,6 @@ def test_an_agent_chooses_the_groups_she_serves_and_a_reload_keeps_it(tmp_path: 
 def test_a_callback_in_the_agent_panel_and_the_supervisor_s_list(tmp_path: Path) -> None:
     """The agent called first sees whom to call back and why; the supervisor sees the requests
     waiting, puts one first and cancels another (an agent may not); each is audited."""
-    from telephony.fakepbx.actors import Phone
-
     url = f"sqlite:///{tmp_path / 'log.sqlite'}"
     confirm = ((3.0, "3"), (6.0, "2"), (9.0, "1"), (13.0, "1"))
 
@@ -700,7 +698,7 @@ def test_a_callback_in_the_agent_panel_and_the_supervisor_s_list(tmp_path: Path)
             client = await _client(w, Clock())
             out: dict[str, Any] = {}
             try:
-                Phone("operator-trunk", answer_after=1.0, talk=30.0).register(w.pbx)
+                w.operator_trunk(talk=30.0)
                 ids = []
                 for n, number in enumerate(("0701110001", "0701110002", "0701110003")):
                     caller = Caller(f"200{n}", number, keys=confirm)
@@ -781,14 +779,12 @@ def test_the_directory_is_searched_as_the_agent_types(tmp_path: Path) -> None:
 
 
 def test_a_transfer_through_the_api_is_the_agent_s_own_and_audited(tmp_path: Path) -> None:
-    from telephony.fakepbx.actors import Phone
-
     async def main() -> dict[str, Any]:
         async with World(with_users(tmp_path)) as w:
             client = await _client(w, Clock())
             out: dict[str, Any] = {}
             try:
-                Phone("operator-trunk", answer_after=1.0, talk=2.0).register(w.pbx)
+                w.operator_trunk(talk=2.0)
                 w.phones["anna"].talk = None
                 w.ctl.agent_login("anna")
                 ch = Caller("2001", "0701112233", keys=((3.0, "0"),)).dial(w.pbx)

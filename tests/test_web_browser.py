@@ -258,11 +258,8 @@ def test_an_agent_finds_anna_andersson_transfers_the_caller_and_the_wrap_up_says
     announced to a screen reader. With a caller on the line her row's button sends the caller
     on (Tab, Enter); the agent's wrap-up then says forwarded, to her department. No WCAG
     violation with the results shown."""
-    from telephony.fakepbx.actors import Phone
-
     with LiveCentre(with_users(tmp_path)) as centre, chromium() as driver:
-        centre.do(lambda w: Phone("operator-trunk", answer_after=1.0, talk=3.0).register(
-            w.pbx))
+        centre.do(lambda w: w.operator_trunk(talk=3.0))
         centre.do(lambda w: w.phones["anna"].__setattr__("talk", None))
         log_in(driver, centre.url, "anna", "/agent")
         tab_to(driver, "go-login").send_keys(Keys.ENTER)

@@ -118,6 +118,13 @@ class World:
         await self.start_controller(history, settings)
         return self
 
+    def operator_trunk(self, *script, after=1.0, talk=4.0) -> Phone:
+        """The operator's trunk (Exempelkommun's telephony.yaml `outbound.trunk`): every number
+        called out (callbacks, transfers) answers through it, as `script` and `after` say."""
+        phone = Phone("operator-trunk", answer_after=after, talk=talk, script=list(script))
+        phone.register(self.pbx)
+        return phone
+
     async def start_controller(self, history=None, settings=None):
         """The controller (link, bus, subscribers: the bootstrap), as `vaxel run` starts it;
         again after stop_controller() or kill() it is a restarted controller."""
