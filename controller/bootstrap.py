@@ -272,9 +272,10 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
         stack.callback(midnight.cancel)
         ctl.start()
         stack.push_async_callback(ctl.stop)
-        if store is not None:  # the callback requests a previous run left pending
-            restoring = tasks.create_task(_restore_callbacks(ctl, store, store_epoch(0.0),
-                                                             store_timeout))
+        if writer is not None and store is not None:  # the requests a previous run left
+            ctl.desk.awaiting_restore()
+            restoring = tasks.create_task(_restore_callbacks(ctl, writer, store,
+                                                             store_epoch(0.0), store_timeout))
             stack.callback(restoring.cancel)
         stack.push_async_callback(stop_api)  # the first to stop: no request meets a stopped one
         try:
@@ -286,36 +287,46 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
 
 
 CALLBACK_TIMES = ("requested_at", "arrival", "due", "reached_at", "ended_at")
+RESTORE_RETRY = 30.0  # seconds between reads of a call log that is away at start
 
 
-async def _restore_callbacks(ctl: Controller, url: str, offset: float, timeout: float
-                             ) -> None:
+async def _restore_callbacks(ctl: Controller, writer: StoreWriter, url: str, offset: float,
+                             timeout: float, retry: float = RESTORE_RETRY) -> None:
     """The pending callback requests in the call log, their times in the controller's clock
     (`offset`: the epoch's seconds at its zero), handed to the callback desk, which takes them
-    up at the next resync. Read beside the calls, never before them; a database away at start
-    costs them for this run (logged). The writer brings a schema up to date, not this: a store
-    that is not (new, or older) has nothing pending."""
+    up at the next resync. Read once the writer's spool is in the database (a request may wait
+    there), and tried again every `retry` seconds while the database is away. The writer
+    brings a schema up to date, not this: a store that is not (new, or older) has nothing
+    pending."""
     from store.lookup import pending_callbacks
 
-    try:
-        db = await asyncio.wait_for(Database.open(url, migrate=False), timeout)
-        try:
-            rows = [] if db.revision != HEAD else await asyncio.wait_for(
-                pending_callbacks(db), timeout)
-        finally:
-            await db.close()
-    except Exception as err:  # StoreError, SQLAlchemy's, a driver's, a time-out
-        log.error("the pending callbacks could not be read from the call log: %s", err)
-        return
-    if not rows:
-        return
+    told = False
+    while True:
+        if writer.caught_up:
+            try:
+                db = await asyncio.wait_for(Database.open(url, migrate=False), timeout)
+                try:
+                    rows = [] if db.revision != HEAD else await asyncio.wait_for(
+                        pending_callbacks(db), timeout)
+                finally:
+                    await db.close()
+                break
+            except Exception as err:  # StoreError, SQLAlchemy's, a driver's, a time-out
+                if not told:
+                    log.error("the pending callbacks could not be read from the call log "
+                              "(%s); tried again every %.0f s", err, retry)
+                told = True
+        await asyncio.sleep(retry)
+    if told:
+        log.info("the call log answers: its pending callbacks are read")
     for row in rows:
         for column in CALLBACK_TIMES:
             if row[column] is not None:
                 row[column] -= offset
-    log.info("%d callback requests pending from before the start", len(rows))
+    if rows:
+        log.info("%d callback requests pending from before the start", len(rows))
     ctl.desk.restore(rows)
-    if ctl.link.connected:
+    if rows and ctl.link.connected:
         ctl.resync()
 
 

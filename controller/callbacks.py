@@ -62,6 +62,9 @@ class CallbackDesk:
         self.requests: dict[str, CallbackRequest] = {}
         self._legs: dict[str, CallbackRequest] = {}  # agent and citizen legs, by our ChannelId
         self._restored: list[dict[str, Any]] = []  # from the call log, taken up at the resync
+        # numbers answered before the call log's pending requests were read (it may be away at
+        # start): those requests are done when they come; None when none are awaited
+        self._answered_before_restore: dict[str, float] | None = None
 
     # ---- questions ---------------------------------------------------------------------------
 
@@ -179,6 +182,8 @@ class CallbackDesk:
         number = normalise(caller)
         if not number:
             return
+        if self._answered_before_restore is not None:
+            self._answered_before_restore[number] = self.ctl.now()
         for req in [r for r in self.requests.values() if r.number == number and r.pending]:
             self._end(req, CallbackOutcome.CANCELLED, "answered call")
 
@@ -403,10 +408,17 @@ class CallbackDesk:
 
     # ---- after a (re)connect ------------------------------------------------------------------
 
+    def awaiting_restore(self) -> None:
+        """A previous run's pending requests will be read (restore()): until then the numbers
+        answered are kept, so a request whose citizen was answered meanwhile ends."""
+        self._answered_before_restore = {}
+
     def restore(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Pending requests read from the call log at start (times in the controller's
-        clock): taken up at the first resync, when Asterisk says which legs still live."""
+        """Pending requests read from the call log (times in the controller's clock): taken up
+        at the next resync, when Asterisk says which legs still live."""
         self._restored.extend(rows)
+        if not self._restored:
+            self._answered_before_restore = None  # nothing to end
 
     def reconcile(self, listing: list[ListedChannel]) -> None:
         """After a (re)connect: what the legs did while vaxel could not see (ended, answered
@@ -424,6 +436,8 @@ class CallbackDesk:
         restored, self._restored = self._restored, []
         for row in restored:
             self._take_up(row, listed)
+        if restored:
+            self._answered_before_restore = None
 
     def _take_up(self, row: dict[str, Any], listed: dict[str, ListedChannel]) -> None:
         ctl, now = self.ctl, self.ctl.now()
@@ -456,6 +470,10 @@ class CallbackDesk:
                 self._end(req, CallbackOutcome.FAILED, "vaxel")
                 return
             req.due = retry
+        answered = (self._answered_before_restore or {}).get(req.number)
+        if answered is not None and answered >= req.requested_at:
+            self._end(req, CallbackOutcome.CANCELLED, "answered call")
+            return
         remaining = req.requested_at + policy.expires - now
         if remaining <= 0:
             self._end(req, CallbackOutcome.EXPIRED, "vaxel")

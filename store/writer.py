@@ -58,6 +58,11 @@ class StoreWriter:
                 "dropped": self.sub.dropped, "calls_open": self.calllog.open_calls,
                 "last_error": self.last_error}
 
+    @property
+    def caught_up(self) -> bool:
+        """Nothing waits in the spool: all that earlier runs wrote is in the database."""
+        return not self._spooling
+
     def stop(self) -> None:
         """run() takes in what is queued, writes the open calls, and returns."""
         self._stopping.set()

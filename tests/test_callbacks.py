@@ -324,6 +324,41 @@ def test_requests_pending_at_a_restart_are_taken_up_once(tmp_path):
     run(main())
 
 
+def test_requests_in_the_spool_and_behind_a_database_away_at_start_are_taken_up(tmp_path):
+    """The database is away while two requests are booked (they wait in the writer's spool)
+    and still at the restart; once it is back the spool goes in, the requests are read and
+    taken up, except the one whose citizen called again and was answered meanwhile."""
+    away = tmp_path / "db"  # a file where the database's folder should be: it cannot open
+    away.write_text("")
+    url = f"sqlite:///{away / 'vaxel.sqlite'}"
+
+    async def main():
+        async with World(folder(tmp_path), store=url) as w:
+            w.phones["cecilia"].talk = None
+            operator = trunk(w)
+            first, _ = await book(w)
+            second, _ = await book(w, number="0701110002")
+            await w.kill()
+            assert w.centre.store.statistics()["in_spool"] > 0
+            await w.start_controller()
+            await asyncio.sleep(120)  # tried and tried again: nothing to take up
+            assert not w.ctl.desk.requests
+            w.ctl.agent_login("cecilia")
+            again = Caller("2003", "0701112233", keys=((3.0, "3"), (6.0, "1"))).dial(w.pbx)
+            await w.until(lambda: again.bridge is not None)
+            w.pbx.endpoints["cecilia"].hang_up(w.pbx)
+            away.unlink()  # the database is back
+            await w.until(lambda: len(of(w, ev.CallbackEnded)) == 2, seconds=300)
+            ended = {e.call_id: (e.outcome, e.by) for e in of(w, ev.CallbackEnded)}
+            assert ended[first] == ("cancelled", "answered call")
+            assert ended[second][0] == "reached"
+            assert {e.call_id for e in of(w, ev.CallbackRequested) if e.restored} == {
+                first, second}
+            assert operator.calls == 1  # the second citizen, once
+            assert w.centre.store.statistics()["in_spool"] == 0
+    run(main())
+
+
 def test_the_fake_pbx_calls_a_citizen_back_as_asterisk_22_did():
     """sip-traces/t3 (a), the flow vaxel uses, replayed: an agent leg answered into AsyncAGI,
     then the citizen's phone originated with Application=Bridge to it. The OriginateResponse
