@@ -138,7 +138,8 @@ class World:
             prompt_exists=self.pbx.sounds.duration,
             subscribers={"test": self._events.append}, state=self.state,
             environ=self.environ, store=self.store, store_epoch=self.epoch,
-            # the virtual clock jumps while a real database answers: no write times out
+            # the clock stands still while the database works (virtual_clock.py); no write is
+            # timed out here: a loaded machine's slow database is not these tests' subject
             store_timeout=3600.0))
         self.ctl = self.centre.controller
         self._running = True
