@@ -46,6 +46,7 @@ class StoreWriter:
         self._stopping = asyncio.Event()
         self._one_at_a_time = asyncio.Lock()  # run() and flush() drain in turn: in order
         self._spooling = spool.events() > 0  # left by a run before this one
+        self._closing: set[asyncio.Task[None]] = set()  # failed connections being closed
         self.written = 0  # events
         self.spooled = 0
         self.replayed = 0
@@ -119,8 +120,26 @@ class StoreWriter:
                             error, self.spool.path)
             self.last_error = error
             self._spooling = True
+            self._drop_connection()
             return False
         return True
+
+    def _drop_connection(self) -> None:
+        """After a failed write the next goes through a new connection: one cancelled in the
+        middle (the timeout) may never answer again (aiosqlite's thread stays busy). The old
+        one is closed in the background, given `timeout` to do so."""
+        old, self.db = self.db, None
+        if old is not None:
+            task = asyncio.get_running_loop().create_task(self._close(old))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def _close(self, db: Database) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await db.close()
+        except Exception as err:  # it failed already; only a note
+            log.info("call log: a failed connection did not close (%s)", type(err).__name__)
 
     async def _to_spool(self, rows: Rows, events: int) -> None:
         await asyncio.to_thread(self.spool.add, rows, events)
