@@ -22,7 +22,7 @@ from pydantic import (
 from config.durations import parse_duration
 from ivr import model as ivr_model
 from overflow.policy import Condition, Destination, Rule
-from queues.callback import CallbackPolicy, NumberRules, check_pattern
+from queues.callback import DEFAULT_PATTERNS, CallbackPolicy, NumberRules, check_pattern
 from queues.group import DEFAULT_WIDENING, NO_WIDENING, GroupConfig, Strategy, WideningStep
 
 NAME = r"^[a-z0-9][a-z0-9-]{0,60}$"
@@ -308,7 +308,7 @@ class Callbacks(_Model):
 
     # Asterisk-style patterns of national numbers (X 0-9, Z 1-9, N 2-9, [..], . one or more, !
     # zero or more); premium-rate numbers (09...) are refused whatever they say
-    numbers: list[Annotated[str, BeforeValidator(_pattern)]] = ["07XXXXXXXX", "0[1-68]XXXXX!"]
+    numbers: list[Annotated[str, BeforeValidator(_pattern)]] = list(DEFAULT_PATTERNS)
     foreign: bool = False  # numbers outside Sweden
 
     def rules(self) -> NumberRules:

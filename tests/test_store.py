@@ -212,6 +212,18 @@ def test_the_writer_spools_while_the_database_is_away_and_catches_up_in_order(
     assert ats == sorted(ats)  # the spooled went in before the later ones
 
 
+async def stop_once_written(writer: StoreWriter, task: asyncio.Task[None], events: int
+                            ) -> None:
+    """Stops the writer once `events` are in the database, or after 60 s (a guard against a
+    hang, not a measure)."""
+    for _ in range(600):
+        if writer.written == events:
+            break
+        await asyncio.sleep(0.1)
+    writer.stop()
+    await task
+
+
 def test_a_connection_that_never_answers_is_left_for_a_new_one(tmp_path: Path) -> None:
     """A write times out on a connection that then never answers (as aiosqlite's did, in about
     1 of 3 runs of the test below, after a write cancelled in the middle): the events wait in
@@ -237,12 +249,7 @@ def test_a_connection_that_never_answers_is_left_for_a_new_one(tmp_path: Path) -
         task = asyncio.create_task(writer.run())
         for e in answered_call("c1", 1_800_000_000.0):
             bus.publish(e)
-        for _ in range(600):  # a guard against a hang, not a measure: 60 s
-            if writer.written == 7:
-                break
-            await asyncio.sleep(0.1)
-        writer.stop()
-        await task
+        await stop_once_written(writer, task, 7)
         return writer.statistics()
 
     stats = run(go())
@@ -273,12 +280,7 @@ def test_a_write_timed_out_in_the_middle_goes_on_through_a_new_connection(
         await asyncio.sleep(1.0)
         locker.execute("COMMIT")
         locker.close()
-        for _ in range(600):  # a guard against a hang, not a measure: 60 s
-            if writer.written == 35:
-                break
-            await asyncio.sleep(0.1)
-        writer.stop()
-        await task
+        await stop_once_written(writer, task, 35)
         db = await Database.open(url)
         try:
             return writer.statistics(), len(await db.rows(schema.events))
