@@ -118,7 +118,9 @@ def run_rate(rate: float, seconds: float) -> dict[str, float]:
         write_config(config)
         pbx, ami_port = pbx_process(__file__, config, rate, seconds)
         web = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "VAXEL_AMI_SECRET": "bench"}
+        # its own state folder: a fresh call log each run, never the user's
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "VAXEL_AMI_SECRET": "bench",
+               "VAXEL_STATE_DIR": str(Path(tmp) / "state")}
         with open(Path(tmp) / "vaxel.log", "w") as log:
             ctl = subprocess.Popen(
                 [str(Path(sys.executable).parent / "vaxel"), "run", "--config", str(config),
