@@ -24,7 +24,7 @@ from config.errors import ConfigError, Problem
 from config.schema import Events, Retention
 from config.schema import Store as StoreConfig
 from config.versions import ConfigHistory, Version, folder_files, keep_files
-from controller.bus import Bus, Subscription, catch_up, consume
+from controller.bus import Bus
 from controller.configuration import Configuration, load_configuration
 from controller.engine import Controller
 from controller.events import Event
@@ -126,8 +126,6 @@ class Centre:
     folder: Path | None = None  # where `vaxel reload` reads the configuration
     sounds: Path | None = None
     api_address: tuple[str, int] | None = None
-    # the in-process subscribers (counters, journal, the tests'): they catch up before a read
-    readable: tuple[tuple[Subscription, Callable[[Event], None]], ...] = ()
     integrations: dict[str, Integration] = field(default_factory=dict)
     store: StoreWriter | None = None
     store_url: str | None = None  # the call log's database, for what the web pages read
@@ -149,8 +147,9 @@ class Centre:
             log.warning("version %d's files not kept for a rollback: %s", version.number, err)
 
     def catch_up(self) -> None:
-        for sub, handler in self.readable:
-            catch_up(sub, handler)
+        """The in-process subscribers (counters, journal, the tests') fed what is queued: their
+        state current before a read."""
+        self.bus.catch_up()
 
     @property
     def bus(self) -> Bus:
@@ -226,7 +225,8 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
         changes = Changes()
         handlers: dict[str, Callable[[Any], None]] = {"counters": counters, "journal": journal,
                                                       "web": changes, **(subscribers or {})}
-        subscriptions = {name: bus.subscribe(name) for name in handlers}
+        for name, handler in handlers.items():
+            bus.attach(name, handler)
         ctl = Controller(history.active, settings, link, bus=bus, clock=clock,
                          wallclock=wallclock, time_scale=time_scale, prompt_exists=prompt_exists)
         # what can be refused is refused before anything runs (MissingSecret, OSError)
@@ -242,9 +242,9 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
         if writer is not None and key_name is not None and not environ.get(key_name):
             raise MissingSecret(f"store: the pseudonyms' key is read from ${key_name}, which "
                                 "is not set")
-        centre = Centre(ctl, history, counters, journal, folder, sounds, readable=tuple(
-            (subscriptions[name], handler) for name, handler in handlers.items()),
-            integrations=outside, store=writer, store_url=store, changes=changes, state=state)
+        centre = Centre(ctl, history, counters, journal, folder, sounds,
+                        integrations=outside, store=writer, store_url=store, changes=changes,
+                        state=state)
         centre.keep_version(history.active)
         runner = await serve(centre, *api) if api is not None else None
         stop_api = _once(runner.cleanup if runner is not None else None)
@@ -255,9 +255,7 @@ async def open_centre(history: ConfigHistory, settings: DialplanSettings, link: 
         # the background tasks; none of them raises (each is supervised), so the group never
         # cancels the calls for a subscriber's or a publisher's fault
         tasks = await stack.enter_async_context(asyncio.TaskGroup())
-        for name, handler in handlers.items():
-            task = tasks.create_task(consume(subscriptions[name], handler))
-            stack.callback(task.cancel)
+        stack.callback(bus.close)
         loops: dict[str, Integration] = {**outside, **({"store": writer} if writer else {})}
         for name, publisher in loops.items():  # stopped after the controller: the last go
             running = tasks.create_task(_supervised(name, publisher))

@@ -1,8 +1,8 @@
 """The bus's in-process subscribers: the counters (the demo's summary, `vaxel status`) and the
 call journal (each live call's events for the API, and one log line a call when it ends).
 
-Each is a plain handler of one event at a time, fed by controller/bus.py's `consume` in a task of
-its own: whatever they cost, the call path never waits for them.
+Each is a plain handler of one event at a time, attached to the bus (controller/bus.py), which
+feeds them in batches after the call path's step: the call path never waits for them.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ never the YAML). The async drivers (aiosqlite, asyncpg) are filled in here.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import ResolutionError
 from alembic.util.exc import CommandError
-from sqlalchemy import Connection, Table, event, func, select
+from sqlalchemy import Connection, Engine, Table, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -86,6 +88,16 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # SQLite's writes: a plain engine on a thread of the database's own, a transaction in
+        # one go. Through aiosqlite each call of a transaction went to its thread and back
+        # (about 30 a transaction), and those hops cost more than the writes
+        # (bench/bench_recorded_load.py). PostgreSQL's driver (asyncpg) needs no thread.
+        self._sync: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        if self.dialect == "sqlite":
+            self._sync = create_engine(engine.url.set(drivername="sqlite"))
+            event.listen(self._sync, "connect", _sqlite_pragmas)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="vaxel-sqlite")
         self.revision: str | None = None  # the schema's Alembic revision (None: no schema)
         self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         # built once: building an upsert (its `excluded` columns) was 40 % of `vaxel run`'s CPU
@@ -114,20 +126,31 @@ class Database:
                     found = HEAD
                 db.revision = found
         except StoreError:
-            await engine.dispose()
+            await db.close()
             raise
         except Exception as err:  # SQLAlchemy's, OSError, or a driver's own (asyncpg's)
-            await engine.dispose()
+            await db.close()
             raise StoreError(f"{url.render_as_string()}: {_why(err)}") from err
         return db
 
     async def write(self, rows: Rows) -> None:
         """One transaction: all of the batch or none of it."""
+        if self._sync is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._write, rows)
+            return
         async with self.engine.begin() as conn:
             for table in schema.WRITTEN:
                 batch = rows.tables.get(table.name)
                 if batch:
                     await conn.execute(self._upserts[table.name], batch)
+
+    def _write(self, rows: Rows) -> None:
+        assert self._sync is not None
+        with self._sync.begin() as conn:
+            for table in schema.WRITTEN:
+                batch = rows.tables.get(table.name)
+                if batch:
+                    conn.execute(self._upserts[table.name], batch)
 
     def _upsert(self, table: Table) -> Any:
         stmt = self._insert(table)
@@ -153,6 +176,11 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._sync is not None and self._thread is not None:
+            # on the thread that wrote: after a write still under way (one the writer gave up
+            # on), never beside it
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._sync.dispose)
+            self._thread.shutdown(wait=False)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

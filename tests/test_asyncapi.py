@@ -42,7 +42,8 @@ def test_payloads_of_whole_calls_validate_against_the_document():
             Phone("partner-trunk", busy=True).register(w.pbx)
             w.ctl.agent_login("anna")
             answered = Caller("2001", "0701112233", keys=((3.0, "1"),)).dial(w.pbx)
-            gave_up = Caller("2002", "", keys=((3.0, "0"),), hangup_after=9.0).dial(w.pbx)
+            # a second later than the first: in line behind it, not in a tie for anna
+            gave_up = Caller("2002", "", keys=((4.0, "0"),), hangup_after=9.0).dial(w.pbx)
             await w.until(lambda: answered.hungup and gave_up.hungup and not w.ctl.calls)
             w.ctl.set_crisis(True)
             return list(w.events)

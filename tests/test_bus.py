@@ -1,7 +1,7 @@
 import asyncio
 
 from controller import events as ev
-from controller.bus import Bus, consume
+from controller.bus import Bus
 
 
 def arrived(n):
@@ -11,26 +11,41 @@ def arrived(n):
 
 def test_every_subscriber_gets_every_event_in_order_in_batches():
     async def main():
-        bus = Bus()
-        got, batches = [], []
-        sub = bus.subscribe("a")
-
-        def handle(e):
-            got.append(e.at)
-
-        task = asyncio.get_running_loop().create_task(consume(sub, handle, linger=0.01))
+        bus = Bus(linger=0.01)
+        got, batches, first, second = [], [], [], []
+        bus.attach("a", lambda e: got.append(e.at))
+        bus.attach("first", lambda e: first.append(len(got)))
+        bus.attach("second", lambda e: second.append(len(first)))
         for n in range(5):
             bus.publish(arrived(n))
         other = bus.subscribe("b")
         bus.publish(arrived(5))
+        assert got == []  # not on the publisher's step: after the linger
         await asyncio.sleep(0.05)
         batches.append(other.drain())
-        task.cancel()
-        return got, batches
+        return got, batches, first, second
 
-    got, batches = asyncio.run(main())
+    got, batches, first, second = asyncio.run(main())
     assert got == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     assert [e.at for e in batches[0]] == [5.0]  # a late subscriber sees from then on
+    # one timer fed the handlers the batch in turn, each all of it
+    assert first == [6] * 6 and second == [6] * 6
+
+
+def test_catch_up_feeds_the_handlers_at_once_and_close_leaves_no_timer():
+    async def main():
+        bus = Bus(linger=3600)
+        got = []
+        bus.attach("a", lambda e: got.append(e.at))
+        bus.publish(arrived(0))
+        bus.catch_up()
+        seen = list(got)
+        bus.publish(arrived(1))
+        bus.close()
+        return seen, got, bus._feeding
+
+    seen, got, timer = asyncio.run(main())
+    assert seen == [0.0] and got == [0.0, 1.0] and timer is None
 
 
 def test_a_slow_subscriber_loses_the_newest_events_counted_and_never_blocks():
@@ -47,7 +62,7 @@ def test_a_slow_subscriber_loses_the_newest_events_counted_and_never_blocks():
 
 def test_a_failing_handler_is_logged_and_the_next_event_is_handled(caplog):
     async def main():
-        bus = Bus()
+        bus = Bus(linger=0)
         seen = []
 
         def handle(e):
@@ -55,12 +70,10 @@ def test_a_failing_handler_is_logged_and_the_next_event_is_handled(caplog):
                 raise RuntimeError("bug")
             seen.append(e.at)
 
-        task = asyncio.get_running_loop().create_task(
-            consume(bus.subscribe("buggy"), handle, linger=0))
+        bus.attach("buggy", handle)
         for n in range(3):
             bus.publish(arrived(n))
         await asyncio.sleep(0.01)
-        task.cancel()
         return seen
 
     assert asyncio.run(main()) == [0.0, 2.0]
