@@ -484,6 +484,7 @@ class AmiLink:
             fut = self._agi.get(msg.get("Channel", ""), {}).get(msg.get("CommandId", ""))
             if fut is not None and not fut.done():
                 fut.set_result(parse_result(msg.get("Result", "")))
+                return  # the answer to vaxel's command, as an action's Response: not an event
         elif name in ("AsyncAGIEnd", "Hangup"):
             channel = msg.get("Channel", "")
             for fut in list(self._agi.get(channel, {}).values()):

@@ -48,6 +48,20 @@ def test_a_key_during_a_prompt_barges_in():
     run(main())
 
 
+def test_a_command_s_result_answers_it_and_is_not_queued_as_an_event():
+    async def main():
+        _, link, io, close = await call("d3at1@test-ivr-caller")
+        counted = link.statistics().by_event.get("AsyncAGIExec", 0)
+        assert await io.play("vm-intro") == "3"
+        assert link.statistics().by_event["AsyncAGIExec"] == counted + 1  # it came, counted
+        queued = [link.events.get_nowait() for _ in range(link.events.qsize())]
+        # the controller's reader never wakes for it (at 10 calls/s two of its seven wake-ups
+        # a call were such results, bench_recorded_load)
+        assert not any(isinstance(m, Message) and m.event == "AsyncAGIExec" for m in queued)
+        await close()
+    run(main())
+
+
 def test_a_key_not_listened_for_is_thrown_away():
     async def main():
         _, _, io, close = await call("d3at1@test-ivr-caller")
