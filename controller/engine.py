@@ -209,7 +209,6 @@ class Controller:
         self._leg_prefix = f"{LEG_PREFIX}{int(time.time() * 1000):x}-"
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._reader: asyncio.Task[None] | None = None
         self.orphans = 0  # callers found served by nothing (a bug), taken up again
         self._wrapping: dict[str, str | None] = {}  # agent -> the call of their wrap-up
         self.manual: dict[str, bool] = {}  # groups a supervisor opened (True) or closed
@@ -239,11 +238,12 @@ class Controller:
         # as the process: moved out of the collector's reach, a full collection no longer walks
         # it (about 30 ms for 130k objects: an event-loop stall).
         gc.freeze()
-        self._reader = asyncio.get_running_loop().create_task(self._read())
+        self.port.listen(self._on_fact)
         self._spawn(self._keep_leases())
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._reader, *self._tasks) if t is not None]
+        self.port.listen(None)
+        tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         for timer in self._timers.values():
@@ -438,12 +438,11 @@ class Controller:
 
     # ---- facts from Asterisk -----------------------------------------------------------------
 
-    async def _read(self) -> None:
-        async for fact in self.port.facts():
-            try:
-                self._fact(fact)
-            except Exception:  # one bad fact must not stop the contact centre
-                log.exception("handling %r failed", fact)
+    def _on_fact(self, fact: Fact) -> None:
+        try:
+            self._fact(fact)
+        except Exception:  # one bad fact must not stop the contact centre
+            log.exception("handling %r failed", fact)
 
     def _fact(self, fact: Fact) -> None:
         match fact:

@@ -15,7 +15,7 @@ bridge has left AGI; Status lists channel variables only when asked for them by 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from telephony import ami_link
@@ -235,19 +235,24 @@ class TelephonyPort:
 
     # ---- facts -------------------------------------------------------------------------------
 
-    async def facts(self) -> AsyncIterator[Fact]:
-        """The link's events as facts, in the order Asterisk sent them, for ever."""
-        events = self.link.events
-        while True:
-            item = await events.get()
+    def listen(self, on_fact: Callable[[Fact], None] | None) -> None:
+        """The link's events as facts to `on_fact`, one call each on the loop, in the order
+        Asterisk sent them (None: no more)."""
+        if on_fact is None:
+            self.link.listen(None)
+            return
+
+        def listener(item: ami_link.Item) -> None:
             if isinstance(item, Message):
                 fact = translate(item)
                 if fact is not None:
-                    yield fact
+                    on_fact(fact)
             elif isinstance(item, ami_link.LinkUp):
-                yield LinkRestored(len(item.channels))
+                on_fact(LinkRestored(len(item.channels)))
             elif isinstance(item, ami_link.LinkDown):
-                yield LinkLost(item.reason)
+                on_fact(LinkLost(item.reason))
+
+        self.link.listen(listener)
 
     async def listing(self) -> list[ListedChannel]:
         """Every channel now, with vaxel's variables (Status: CoreShowChannels is stale)."""

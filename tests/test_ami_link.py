@@ -68,6 +68,35 @@ def test_the_link_logs_in_lists_channels_and_delivers_events():
     run(main())
 
 
+def test_a_listener_takes_the_queued_events_then_each_as_it_comes_in_order():
+    async def main():
+        pbx, server, link, _ = await started()
+        await link.start()
+        await link.action("Originate", ORIGINATE)
+        await asyncio.sleep(1)  # the call's first events wait in the queue
+        queued = list(link.events._queue)
+        got = []
+        link.listen(got.append)
+        assert got == []  # on the loop, not inside listen()
+        await asyncio.sleep(0)
+        assert got == queued and link.events.empty()
+        start = next(m for m in got if isinstance(m, Message) and m.event == "AsyncAGIStart")
+        result = await link.agi(start["Channel"], "GET VARIABLE CHANNEL(language)")
+        await link.action("Hangup", [("Channel", start["Channel"])])
+        await asyncio.sleep(1)
+        mine = [m.event for m in got if isinstance(m, Message)
+                and m.get("Channel") == start["Channel"]]
+        assert result.ok and mine.count("Hangup") == 1 and link.events.empty()
+        assert mine.index("AsyncAGIStart") < mine.index("Hangup")
+        link.listen(None)  # the queue again
+        await link.close()
+        assert isinstance(link.events.get_nowait(), LinkDown)
+        assert not any(isinstance(m, LinkDown) for m in got)
+        await server.stop()
+        await pbx.close()
+    run(main())
+
+
 def test_agi_results_are_matched_on_async_agi_exec_command_id():
     async def main():
         pbx, server, link, _ = await started()
