@@ -62,6 +62,25 @@ def test_1_the_fake_pbx_gives_a_ringing_caller_no_media_and_takes_no_key_from_th
     virtual_clock.run(main())
 
 
+def test_1_a_called_phone_s_silence_counts_from_its_answer_not_its_ringing():
+    """A citizen called back rings 8 s, then hears 3 s of nothing: 3 s of silence, the ringing
+    was their phone's own (World holds called-back citizens to the same silence limit)."""
+    async def main():
+        pbx = FakePbx(Dialplan.parse("[back]\nexten => s,1,Wait(3)\n same => n,Hangup()\n"))
+        Phone("citizen", answer_after=8.0).register(pbx)
+        names = []
+        pbx.listeners.append(lambda h: names.append(dict(h)["Channel"])
+                             if dict(h).get("Event") == "Newchannel" else None)
+        await pbx.originate(OriginateRequest("PJSIP/citizen", context="back", exten="s",
+                                             timeout=20), lambda h: None)
+        await asyncio.sleep(15)
+        silence = pbx.longest_silence(names[0])
+        await pbx.close()
+        return silence
+
+    assert 2.9 <= virtual_clock.run(main()) <= 3.1
+
+
 # 2, 3 and 9. The agent's leg is the agent's own phone; wrap-up starts when the talk ends ----------
 
 def test_2_the_agent_stays_busy_for_the_whole_conversation_and_nobody_else_rings_her():

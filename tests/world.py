@@ -160,8 +160,12 @@ class World:
         return self.centre.statistics()
 
     def _note_caller(self, headers):
+        """Citizens: who dials in, and who is called back (their leg once in the callback's
+        context, after their answer)."""
         h = dict(headers)
-        if h.get("Event") == "Newchannel" and h.get("Context") == "vaxel-inbound":
+        dialled_in = h.get("Event") == "Newchannel" and h.get("Context") == "vaxel-inbound"
+        called_back = h.get("Event") == "Newexten" and h.get("Context") == "vaxel-callback"
+        if dialled_in or (called_back and h["Channel"] not in self.callers):
             self.callers.append(h["Channel"])
 
     def silences(self) -> dict[str, float]:

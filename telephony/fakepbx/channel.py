@@ -46,9 +46,11 @@ class BridgeInterrupt(Interrupt):
 class Hearing:
     """What the person on a channel hears: how many sounds reach them now (a prompt, music,
     ringback, a conversation, a menu waiting for their key) and the longest stretch with none.
-    Sounds sent to a channel that is not answered never reach a SIP phone (no media yet)."""
+    Sounds sent to a channel that is not answered never reach a SIP phone (no media yet). A
+    caller's silence counts from their call's start (no Answer() leaves them in silence, s1doc);
+    a called phone's from its answer (it rings until then)."""
 
-    quiet_since: float | None = 0.0  # start of the current silence; None while they hear
+    quiet_since: float | None = None  # start of the current silence; None while they hear
     sources: int = 0
     longest: float = 0.0
 
@@ -57,6 +59,10 @@ class Hearing:
             self.longest = max(self.longest, now - self.quiet_since)
             self.quiet_since = None
         self.sources += 1
+
+    def answered(self, now: float) -> None:
+        if self.sources == 0 and self.quiet_since is None:
+            self.quiet_since = now
 
     def end(self, now: float) -> None:
         self.sources -= 1

@@ -160,6 +160,8 @@ class FakePbx:
     def set_state(self, ch: Channel, state: int) -> None:
         if ch.state != state:
             ch.state = state
+            if state == UP:
+                ch.hearing.answered(self.now())
             self.channel_event("Newstate", ch)
 
     def device_state(self, ch: Channel, state: str) -> None:
@@ -175,7 +177,10 @@ class FakePbx:
                     state: int = DOWN) -> Channel:
         uid = uniqueid or self._uniqueid()
         ch = Channel(name, uid, linkedid or uid, tech, context, exten, state=state,
-                     created_at=self.now(), hearing=Hearing(quiet_since=self.now()))
+                     created_at=self.now(),
+                     # a caller's channel (ringing in the dialplan) is silent until it hears
+                     # something; a phone being called (down) rings until its answer
+                     hearing=Hearing(quiet_since=None if state == DOWN else self.now()))
         self.channels[name] = ch
         self.by_id[uid] = ch
         return ch
