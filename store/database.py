@@ -90,8 +90,9 @@ class Database:
         self.dialect = engine.dialect.name
         # SQLite's writes: a plain engine on a thread of the database's own, a transaction in
         # one go. Through aiosqlite each call of a transaction went to its thread and back
-        # (about 30 a transaction), and those hops cost more than the writes
-        # (bench/bench_recorded_load.py). PostgreSQL's driver (asyncpg) needs no thread.
+        # (about 30 a transaction), each hop a wake-up of the loop: at 10 calls/s a fifth of
+        # its handles (bench/bench_recorded_load.py). PostgreSQL's driver (asyncpg) needs no
+        # thread.
         self._sync: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         if self.dialect == "sqlite":

@@ -88,7 +88,13 @@ def test_a_listener_takes_the_queued_events_then_each_as_it_comes_in_order():
                 and m.get("Channel") == start["Channel"]]
         assert result.ok and mine.count("Hangup") == 1 and link.events.empty()
         assert mine.index("AsyncAGIStart") < mine.index("Hangup")
-        link.listen(None)  # the queue again
+        link.listen(None)  # the queue again, also for what was scheduled for the listener
+        link._put(LinkUp((), reconnect=True))
+        link.listen(got.append)
+        link.listen(None)
+        await asyncio.sleep(0)
+        assert isinstance(link.events.get_nowait(), LinkUp)
+        assert not any(isinstance(m, LinkUp) and m.reconnect for m in got)
         await link.close()
         assert isinstance(link.events.get_nowait(), LinkDown)
         assert not any(isinstance(m, LinkDown) for m in got)
