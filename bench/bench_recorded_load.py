@@ -13,6 +13,12 @@ compressed job (10x, the controller alone, in-process) and the ratio, which says
 compressed bench under-tells a paced day.
 
     python bench/bench_recorded_load.py [--seconds 30] [--rates 10,80]
+    python bench/bench_recorded_load.py --against REV [--pairs 5] [--rates 10]
+
+`--against` runs the job on another commit (a git worktree of REV, the same fake PBX) and on
+this checkout in turn, pair after pair, and prints both, the medians and their ratio: on a
+shared VM one run's CPU a call scatters by a quarter, so one run of each tells little. The
+loop's thread and the other threads (the SQLite writer, the log's writer) are shown apart.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import os
 import random
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,9 +99,10 @@ async def pbx_side(config: Path, rate: float, seconds: float) -> None:
     await server.stop()
 
 
-def cpu_seconds(pid: int) -> float:
-    """A process's user and system CPU, as the recording's probe counted it."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, stat: str = "stat") -> float:
+    """A process's user and system CPU, as the recording's probe counted it (`stat` of
+    `task/<tid>/stat`: one thread's)."""
+    fields = Path(f"/proc/{pid}/{stat}").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
@@ -112,14 +120,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_rate(rate: float, seconds: float) -> dict[str, float]:
+def run_rate(rate: float, seconds: float, root: Path = ROOT) -> dict[str, float]:
+    """One run of the job at `rate` with the vaxel of `root` (the fake PBX is this checkout's)."""
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "conf"
         write_config(config)
         pbx, ami_port = pbx_process(__file__, config, rate, seconds)
         web = free_port()
         # its own state folder: a fresh call log each run, never the user's
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "VAXEL_AMI_SECRET": "bench",
+        env = {**os.environ, "PYTHONPATH": str(root), "VAXEL_AMI_SECRET": "bench",
                "VAXEL_STATE_DIR": str(Path(tmp) / "state")}
         with open(Path(tmp) / "vaxel.log", "w") as log:
             ctl = subprocess.Popen(
@@ -155,27 +164,64 @@ def _measure(ctl: subprocess.Popen, pbx: subprocess.Popen, web: int, seconds: fl
     time.sleep(5)
     idle = (cpu_seconds(ctl.pid) - idle0) / (time.perf_counter() - t0)
     assert pbx.stdin is not None and pbx.stdout is not None
-    cpu0, wall0 = cpu_seconds(ctl.pid), time.perf_counter()
+    loop_thread = f"task/{ctl.pid}/stat"  # the main thread runs the event loop
+    cpu0, loop0, wall0 = (cpu_seconds(ctl.pid), cpu_seconds(ctl.pid, loop_thread),
+                          time.perf_counter())
     pbx.stdin.write("go\n")
     pbx.stdin.flush()
     calls = int(pbx.stdout.readline())
     cpu, window = cpu_seconds(ctl.pid) - cpu0, time.perf_counter() - wall0
+    loop = cpu_seconds(ctl.pid, loop_thread) - loop0
     status = api(web, "GET", "/api/status")
     return {"calls": calls, "answered": status["counts"]["answered"], "window_s": window,
             "idle_ms_per_s": 1000 * idle, "gross_ms": 1000 * cpu / calls,
+            "loop_ms": 1000 * loop / calls, "threads_ms": 1000 * (cpu - loop) / calls,
             "net_ms": 1000 * (cpu - idle * window) / calls,
             "events_per_call": status["ami"]["events"] / calls,
             "actions_per_call": status["ami"]["actions"] / calls}
+
+
+def compare(rev: str, pairs: int, rate: float, seconds: float) -> None:
+    """REV's vaxel and this checkout's in turn, `pairs` times, at `rate`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        other = Path(tmp) / "other"
+        made = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach",
+                               str(other), rev], capture_output=True, text=True)
+        if made.returncode != 0:
+            raise SystemExit(f"--against {rev}: {made.stderr.strip()}")
+        try:
+            print(f"{rate:.0f} calls/s, {seconds:.0f} s of arrivals, {pairs} pairs "
+                  f"(CPU a call: whole process = the loop's thread + the other threads)")
+            totals: dict[str, list[float]] = {rev: [], "this": []}
+            for n in range(1, pairs + 1):
+                for name, root in ((rev, other), ("this", ROOT)):
+                    r = run_rate(rate, seconds, root)
+                    totals[name].append(r["gross_ms"])
+                    print(f"pair {n} {name:>12}: {r['gross_ms']:.2f} ms = {r['loop_ms']:.2f}"
+                          f" + {r['threads_ms']:.2f} ({r['answered']:.0f}/{r['calls']:.0f}"
+                          " answered)", flush=True)
+            before, after = (statistics.median(totals[k]) for k in (rev, "this"))
+            lower = sum(a < b for a, b in zip(totals["this"], totals[rev], strict=True))
+            print(f"median {rev}: {before:.2f} ms, this checkout: {after:.2f} ms, "
+                  f"ratio {after / before:.2f}; this checkout lower in {lower} of {pairs}")
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                            str(other)], capture_output=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--rates", default="10,80", help="calls a second (default %(default)s)")
+    ap.add_argument("--against", metavar="REV", help="alternate with this commit's vaxel")
+    ap.add_argument("--pairs", type=int, default=5, help="with --against (default %(default)s)")
     ap.add_argument("--pbx", nargs=3)
     args = ap.parse_args()
     if args.pbx:
         asyncio.run(pbx_side(Path(args.pbx[0]), float(args.pbx[1]), float(args.pbx[2])))
+        return
+    if args.against:
+        compare(args.against, args.pairs, float(args.rates.split(",")[0]), args.seconds)
         return
     recorded = json.loads((RECORDED / "ceil80_1.json").read_text(encoding="utf-8"))
     real_idle = 1000 * recorded["idle"]["ctl_cpu_per_s"]
@@ -190,7 +236,7 @@ def main() -> None:
           f"{compressed:.2f} ms CPU a call")
     print(f"`vaxel run` on the recorded job, real time, {args.seconds:.0f} s of arrivals:")
     print(f"{'calls/s':>8} {'calls':>6} {'answered':>9} {'idle CPU':>10} {'CPU a call':>11}"
-          f" {'net of idle':>12} {'events/call':>12} {'actions/call':>13}"
+          f" {'loop thread':>12} {'net of idle':>12} {'events/call':>12} {'actions/call':>13}"
           f" {'x compressed':>13}")
     worst = 0.0
     for rate in (float(r) for r in args.rates.split(",")):
@@ -200,7 +246,8 @@ def main() -> None:
         if rate <= 10:
             worst = max(worst, r["gross_ms"])
         print(f"{rate:>8.0f} {r['calls']:>6.0f} {r['answered']:>9.0f}"
-              f" {r['idle_ms_per_s']:>5.1f} ms/s {r['gross_ms']:>8.2f} ms {r['net_ms']:>9.2f} ms"
+              f" {r['idle_ms_per_s']:>5.1f} ms/s {r['gross_ms']:>8.2f} ms {r['loop_ms']:>9.2f} ms"
+              f" {r['net_ms']:>9.2f} ms"
               f" {r['events_per_call']:>12.1f} {r['actions_per_call']:>13.1f}"
               f" {r['gross_ms'] / compressed:>12.2f}x", flush=True)
     if worst:
