@@ -137,6 +137,8 @@ class Database:
     async def write(self, rows: Rows) -> None:
         """One transaction: all of the batch or none of it."""
         if self._sync is not None:
+            if self._thread is None:
+                raise StoreError("the call log's connection is closed")
             await asyncio.get_running_loop().run_in_executor(self._thread, self._write, rows)
             return
         async with self.engine.begin() as conn:
@@ -177,11 +179,12 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
-        if self._sync is not None and self._thread is not None:
+        thread, self._thread = self._thread, None  # closed once, however often asked
+        if self._sync is not None and thread is not None:
             # on the thread that wrote: after a write still under way (one the writer gave up
             # on), never beside it
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._sync.dispose)
-            self._thread.shutdown(wait=False)
+            await asyncio.get_running_loop().run_in_executor(thread, self._sync.dispose)
+            thread.shutdown(wait=False)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

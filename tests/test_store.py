@@ -66,6 +66,19 @@ def test_the_migrated_schema_is_the_code_s_schema(store_url: str) -> None:
     assert differences == []
 
 
+def test_a_closed_database_closes_once_and_refuses_writes(store_url: str) -> None:
+    async def go() -> None:
+        db = await Database.open(store_url)
+        await db.write(rows_of(answered_call("c1", 1_800_000_000.0)))
+        await db.close()
+        await db.close()  # the writer's teardown and a failed write's may both ask
+        if db.dialect == "sqlite":  # its own thread is gone: no write on another
+            with pytest.raises(StoreError, match="closed"):
+                await db.write(rows_of(answered_call("c2", 1_800_000_100.0)))
+
+    run(go())
+
+
 def test_an_answered_call_is_one_row_with_its_events(store_url: str) -> None:
     events = answered_call("c1", 1_800_000_000.0)
 
