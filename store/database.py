@@ -142,18 +142,19 @@ class Database:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._write, rows)
             return
         async with self.engine.begin() as conn:
-            for table in schema.WRITTEN:
-                batch = rows.tables.get(table.name)
-                if batch:
-                    await conn.execute(self._upserts[table.name], batch)
+            for upsert, batch in self._statements(rows):
+                await conn.execute(upsert, batch)
 
     def _write(self, rows: Rows) -> None:
         assert self._sync is not None
         with self._sync.begin() as conn:
-            for table in schema.WRITTEN:
-                batch = rows.tables.get(table.name)
-                if batch:
-                    conn.execute(self._upserts[table.name], batch)
+            for upsert, batch in self._statements(rows):
+                conn.execute(upsert, batch)
+
+    def _statements(self, rows: Rows) -> list[tuple[Any, list[Row]]]:
+        """The batch's upserts, table by table in schema.WRITTEN's order."""
+        return [(self._upserts[table.name], batch) for table in schema.WRITTEN
+                if (batch := rows.tables.get(table.name))]
 
     def _upsert(self, table: Table) -> Any:
         stmt = self._insert(table)
