@@ -15,6 +15,11 @@ compressed bench under-tells a paced day.
     python bench/bench_recorded_load.py [--seconds 30] [--rates 10,80]
     python bench/bench_recorded_load.py --against REV [--pairs 5] [--rates 10]
 
+Beside each rate, the floor: a bare asyncio process (no work, one no-op protocol) woken by a
+message as often as `vaxel run`'s loop thread woke (its voluntary context switches: its sleeps
+in epoll, and any wait for the GIL), its CPU a wake-up times vaxel's wake-ups a call. It parts
+what waking a Python loop this often costs on this machine from what vaxel does once awake.
+
 `--against` runs the job on another commit (a git worktree of REV, the same fake PBX) and on
 this checkout in turn, pair after pair, and prints both, the medians and their ratio: on a
 shared VM one run's CPU a call scatters by a quarter, so one run of each tells little. The
@@ -106,6 +111,63 @@ def cpu_seconds(pid: int, stat: str = "stat") -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def wakeups(pid: int) -> int:
+    """How often the loop's thread (the main one) went to sleep and was woken."""
+    for line in Path(f"/proc/{pid}/task/{pid}/status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    raise SystemExit(f"no voluntary_ctxt_switches in /proc/{pid}/task/{pid}/status")
+
+
+def run_ns(pid: int) -> int:
+    """A process's CPU in nanoseconds (schedstat's first field; /proc's ticks are too coarse
+    for the floor's few milliseconds a second)."""
+    return sum(int(Path(f"/proc/{pid}/task/{t}/schedstat").read_text().split()[0])
+               for t in os.listdir(f"/proc/{pid}/task"))
+
+
+async def floor_receiver(port: int) -> None:
+    """The floor's process: a loop woken by each message, and nothing done with it."""
+    class NoWork(asyncio.Protocol):
+        def data_received(self, data: bytes) -> None:
+            pass
+
+    server = await asyncio.get_running_loop().create_server(NoWork, "127.0.0.1", port)
+    async with server:
+        await asyncio.to_thread(sys.stdin.readline)  # until the bench is done with it
+
+
+def floor_us(per_second: float, seconds: float) -> float:
+    """CPU a wake-up of a bare asyncio process woken `per_second` times (Poisson), in µs."""
+    port = free_port()
+    receiver = subprocess.Popen([sys.executable, __file__, "--floor", str(port)],
+                                stdin=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            try:
+                sender = socket.create_connection(("127.0.0.1", port))
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise SystemExit("the floor's receiver did not come up")
+        time.sleep(0.5)
+        rng, message, sent = random.Random(1), b"x" * 400, 0  # an AMI event's size
+        cpu0, start, due = run_ns(receiver.pid), time.perf_counter(), 0.0
+        while due < seconds:
+            due += rng.expovariate(per_second)
+            time.sleep(max(0.0, start + due - time.perf_counter()))
+            sender.sendall(message)
+            sent += 1
+        time.sleep(0.2)
+        cpu = run_ns(receiver.pid) - cpu0
+        sender.close()
+        return cpu / 1000 / sent
+    finally:
+        receiver.kill()
+        receiver.wait()
+
+
 def api(port: int, method: str, path: str) -> dict:
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
                                      headers={"Authorization": f"Bearer {TOKEN}"},
@@ -167,16 +229,19 @@ def _measure(ctl: subprocess.Popen, pbx: subprocess.Popen, web: int, seconds: fl
     loop_thread = f"task/{ctl.pid}/stat"  # the main thread runs the event loop
     cpu0, loop0, wall0 = (cpu_seconds(ctl.pid), cpu_seconds(ctl.pid, loop_thread),
                           time.perf_counter())
+    woke0 = wakeups(ctl.pid)
     pbx.stdin.write("go\n")
     pbx.stdin.flush()
     calls = int(pbx.stdout.readline())
     cpu, window = cpu_seconds(ctl.pid) - cpu0, time.perf_counter() - wall0
     loop = cpu_seconds(ctl.pid, loop_thread) - loop0
+    woke = wakeups(ctl.pid) - woke0
     status = api(web, "GET", "/api/status")
     return {"calls": calls, "answered": status["counts"]["answered"], "window_s": window,
             "idle_ms_per_s": 1000 * idle, "gross_ms": 1000 * cpu / calls,
             "loop_ms": 1000 * loop / calls, "threads_ms": 1000 * (cpu - loop) / calls,
             "net_ms": 1000 * (cpu - idle * window) / calls,
+            "wakeups_per_call": woke / calls, "wakeups_per_s": woke / window,
             "events_per_call": status["ami"]["events"] / calls,
             "actions_per_call": status["ami"]["actions"] / calls}
 
@@ -216,7 +281,11 @@ def main() -> None:
     ap.add_argument("--against", metavar="REV", help="alternate with this commit's vaxel")
     ap.add_argument("--pairs", type=int, default=5, help="with --against (default %(default)s)")
     ap.add_argument("--pbx", nargs=3)
+    ap.add_argument("--floor", type=int)
     args = ap.parse_args()
+    if args.floor:
+        asyncio.run(floor_receiver(args.floor))
+        return
     if args.pbx:
         asyncio.run(pbx_side(Path(args.pbx[0]), float(args.pbx[1]), float(args.pbx[2])))
         return
@@ -237,7 +306,7 @@ def main() -> None:
     print(f"`vaxel run` on the recorded job, real time, {args.seconds:.0f} s of arrivals:")
     print(f"{'calls/s':>8} {'calls':>6} {'answered':>9} {'idle CPU':>10} {'CPU a call':>11}"
           f" {'loop thread':>12} {'net of idle':>12} {'events/call':>12} {'actions/call':>13}"
-          f" {'x compressed':>13}")
+          f" {'x compressed':>13} {'wake-ups/call':>14} {'floor':>16}")
     worst = 0.0
     for rate in (float(r) for r in args.rates.split(",")):
         r = run_rate(rate, args.seconds)
@@ -245,11 +314,16 @@ def main() -> None:
             raise SystemExit(f"not every call was answered: {r}")
         if rate <= 10:
             worst = max(worst, r["gross_ms"])
+        woken = floor_us(r["wakeups_per_s"], min(args.seconds, 20.0))
+        floor = woken * r["wakeups_per_call"] / 1000
         print(f"{rate:>8.0f} {r['calls']:>6.0f} {r['answered']:>9.0f}"
               f" {r['idle_ms_per_s']:>5.1f} ms/s {r['gross_ms']:>8.2f} ms {r['loop_ms']:>9.2f} ms"
               f" {r['net_ms']:>9.2f} ms"
               f" {r['events_per_call']:>12.1f} {r['actions_per_call']:>13.1f}"
-              f" {r['gross_ms'] / compressed:>12.2f}x", flush=True)
+              f" {r['gross_ms'] / compressed:>12.2f}x {r['wakeups_per_call']:>14.1f}"
+              f" {floor:>5.2f} ms ({woken:.0f} µs)", flush=True)
+    print("floor: a bare asyncio process woken as often as vaxel's loop thread, its CPU a "
+          "wake-up (in brackets) times vaxel's wake-ups a call")
     if worst:
         print(f"aim at most 1 ms CPU a call at 10 calls/s: "
               f"{'met' if worst <= 1 else 'MISSED'} ({worst:.2f} ms)")
