@@ -54,6 +54,7 @@ GONE_UNSEEN = "gone while the link was down"  # no fault of the agent's known
 log = logging.getLogger("vaxel.callbacks")
 
 AGENT_LANGUAGE = "sv"  # what the agent hears before the citizen is dialled
+FORGET_AT = 1024  # numbers kept for a call log away at start before the old ones are dropped
 
 
 class CallbackDesk:
@@ -65,6 +66,7 @@ class CallbackDesk:
         # numbers answered before the call log's pending requests were read (it may be away at
         # start): those requests are done when they come; None when none are awaited
         self._answered_before_restore: dict[str, float] | None = None
+        self._forget_at = FORGET_AT  # its size at which answers too old to matter are dropped
 
     # ---- questions ---------------------------------------------------------------------------
 
@@ -183,7 +185,7 @@ class CallbackDesk:
         if not number:
             return
         if self._answered_before_restore is not None:
-            self._answered_before_restore[number] = self.ctl.now()
+            self._answered_while_restoring(number)
         for req in [r for r in self.requests.values() if r.number == number and r.pending]:
             self._end(req, CallbackOutcome.CANCELLED, "answered call")
 
@@ -412,6 +414,21 @@ class CallbackDesk:
         """A previous run's pending requests will be read (restore()): until then the numbers
         answered are kept, so a request whose citizen was answered meanwhile ends."""
         self._answered_before_restore = {}
+
+    def _answered_while_restoring(self, number: str) -> None:
+        """Keeps the number's answer; past FORGET_AT numbers (a call log away for days), the
+        answers older than any group's expiry go: a request made before them has expired."""
+        answered, now = self._answered_before_restore, self.ctl.now()
+        assert answered is not None
+        answered[number] = now
+        if len(answered) < self._forget_at:
+            return
+        groups = self.ctl.version.config.groups
+        horizon = now - max([self.policy(g).expires for g in groups] + [
+            CallbackPolicy().expires])
+        kept = {n: at for n, at in answered.items() if at >= horizon}
+        self._answered_before_restore = kept
+        self._forget_at = max(FORGET_AT, 2 * len(kept))
 
     def restore(self, rows: Iterable[dict[str, Any]]) -> None:
         """Pending requests read from the call log (times in the controller's clock): taken up

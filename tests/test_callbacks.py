@@ -359,6 +359,33 @@ def test_requests_in_the_spool_and_behind_a_database_away_at_start_are_taken_up(
     run(main())
 
 
+def test_numbers_answered_while_the_call_log_is_away_are_kept_only_while_they_matter():
+    """A call log away for days: the desk keeps each answered number (a pending request of
+    theirs is done when it is read), but not past any group's expiry, so it does not grow."""
+    from types import SimpleNamespace
+
+    from controller.callbacks import FORGET_AT, CallbackDesk
+    from queues.callback import CallbackPolicy
+
+    clock = [0.0]
+    day = CallbackPolicy().expires  # the longest expiry here: the default's
+    groups = {"g": SimpleNamespace(callback=SimpleNamespace(core=lambda: CallbackPolicy(
+        expires=3600.0)))}
+    ctl = SimpleNamespace(now=lambda: clock[0], version=SimpleNamespace(
+        config=SimpleNamespace(groups=groups)))
+    desk = CallbackDesk(ctl)  # type: ignore[arg-type]
+    desk.awaiting_restore()
+    sizes = []
+    for n in range(10 * FORGET_AT):  # 1,000 citizens a day for ten days
+        clock[0] = n * day / 1000
+        desk.caller_answered(f"0701{n:06d}")
+        sizes.append(len(desk._answered_before_restore or {}))
+    kept = desk._answered_before_restore
+    assert kept is not None and max(sizes) <= 2 * FORGET_AT
+    assert "0701000000" not in kept  # ten days ago: any request of theirs has expired
+    assert all(f"0701{n:06d}" in kept for n in range(10 * FORGET_AT - 1000, 10 * FORGET_AT))
+
+
 def test_the_fake_pbx_calls_a_citizen_back_as_asterisk_22_did():
     """sip-traces/t3 (a), the flow vaxel uses, replayed: an agent leg answered into AsyncAGI,
     then the citizen's phone originated with Application=Bridge to it. The OriginateResponse
